@@ -1,0 +1,195 @@
+"""``hw.fixed``: the one definition of Qm.n fixed point (default Q8.8).
+
+A value is stored as a signed ``int_bits + frac_bits``-bit integer ("raw"),
+meaning ``raw / 2**frac_bits``; ``int_bits`` includes the sign bit, so Q8.8
+is 16 bits spanning [-128, 128 - 1/256].
+
+Rules (the golden model and the HDL generator both follow these; the HDL
+helpers for the same rules live in this module too, next to their numpy
+twins, so there is no second copy elsewhere):
+
+* rounding when bits are dropped (quantize, multiply rescale, MAC rescale):
+  ``nearest``  = round half up (add half an LSB, arithmetic shift right);
+  ``truncate`` = floor (arithmetic shift right, toward -inf);
+  ``banker``   = round half to even.
+* overflow: ``saturate`` (default: clamp to the range, never wraps),
+  ``wrap`` (two's complement wrap-around) or ``trap`` (raise
+  ``FixedOverflowError``; simulation only).
+* a multiply-accumulate keeps the full-precision sum of products and
+  rounds + handles overflow once at the end, as a wide hardware accumulator
+  does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+Overflow = Literal["saturate", "wrap", "trap"]
+Rounding = Literal["nearest", "truncate", "banker"]
+
+OVERFLOW_MODES: tuple[str, ...] = ("saturate", "wrap", "trap")
+ROUNDING_MODES: tuple[str, ...] = ("nearest", "truncate", "banker")
+
+
+class FixedOverflowError(ArithmeticError):
+    """A value left the format's range while the overflow mode is ``trap``."""
+
+
+@dataclass(frozen=True)
+class QFormat:
+    """A signed Qm.n format with its rounding and overflow rules.
+
+    Parameters:
+        int_bits: integer bits including the sign bit (m).
+        frac_bits: fraction bits (n).
+        overflow: ``"saturate"`` (default), ``"wrap"`` or ``"trap"``.
+        rounding: ``"nearest"`` (default, half up), ``"truncate"`` or ``"banker"``.
+    """
+
+    int_bits: int = 8
+    frac_bits: int = 8
+    overflow: Overflow = "saturate"
+    rounding: Rounding = "nearest"
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.int_bits, int) and self.int_bits >= 1):
+            raise ValueError(f"int_bits must be an int >= 1 (it includes the sign), got {self.int_bits!r}")
+        if not (isinstance(self.frac_bits, int) and self.frac_bits >= 0):
+            raise ValueError(f"frac_bits must be an int >= 0, got {self.frac_bits!r}")
+        if self.width > 32:
+            raise ValueError(f"width {self.width} > 32 bits is not supported")
+        if self.overflow not in OVERFLOW_MODES:
+            raise ValueError(f"overflow must be one of {OVERFLOW_MODES}, got {self.overflow!r}")
+        if self.rounding not in ROUNDING_MODES:
+            raise ValueError(f"rounding must be one of {ROUNDING_MODES}, got {self.rounding!r}")
+
+    # -- constants ------------------------------------------------------
+    @property
+    def width(self) -> int:
+        """Total bits of a raw value."""
+        return self.int_bits + self.frac_bits
+
+    @property
+    def one(self) -> int:
+        """Raw value of 1.0 (may exceed ``max_raw`` for formats with int_bits == 1)."""
+        return 1 << self.frac_bits
+
+    @property
+    def min_raw(self) -> int:
+        return -(1 << (self.width - 1))
+
+    @property
+    def max_raw(self) -> int:
+        return (1 << (self.width - 1)) - 1
+
+    @property
+    def resolution(self) -> float:
+        """Value of one LSB."""
+        return 1.0 / (1 << self.frac_bits)
+
+    @property
+    def min_value(self) -> float:
+        return self.min_raw * self.resolution
+
+    @property
+    def max_value(self) -> float:
+        return self.max_raw * self.resolution
+
+    def __str__(self) -> str:
+        return f"Q{self.int_bits}.{self.frac_bits}"
+
+    # -- core rules -----------------------------------------------------
+    def fit(self, raw: np.ndarray | int) -> np.ndarray:
+        """Apply the overflow rule to wide integers; returns int64 raws in range."""
+        raw = np.asarray(raw, dtype=np.int64)
+        if self.overflow == "saturate":
+            return np.clip(raw, self.min_raw, self.max_raw)
+        if self.overflow == "wrap":
+            span = 1 << self.width
+            return ((raw - self.min_raw) % span) + self.min_raw
+        bad = (raw < self.min_raw) | (raw > self.max_raw)
+        if np.any(bad):
+            first = raw[bad].flat[0] if raw.ndim else raw
+            raise FixedOverflowError(
+                f"{int(first) * self.resolution:g} is outside {self} range "
+                f"[{self.min_value:g}, {self.max_value:g}]")
+        return raw
+
+    def shift_round(self, raw: np.ndarray | int, shift: int) -> np.ndarray:
+        """Divide wide integers by ``2**shift`` with this format's rounding (no overflow rule)."""
+        raw = np.asarray(raw, dtype=np.int64)
+        if shift <= 0:
+            return raw << (-shift)
+        if self.rounding == "truncate":
+            return raw >> shift
+        half = np.int64(1) << (shift - 1)
+        if self.rounding == "nearest":
+            return (raw + half) >> shift
+        floor = raw >> shift
+        rem = raw - (floor << shift)
+        up = (rem > half) | ((rem == half) & ((floor & 1) == 1))
+        return floor + up.astype(np.int64)
+
+    # -- conversions ----------------------------------------------------
+    def quantize(self, x: np.ndarray | float) -> np.ndarray:
+        """Float -> raw int64, rounded by this format's rule, then the overflow rule.
+
+        Raises ``ValueError`` on NaN (there is no fixed-point NaN); +-inf saturate
+        (or trap / wrap as the mode says).
+        """
+        x = np.asarray(x, dtype=np.float64)
+        if np.any(np.isnan(x)):
+            raise ValueError("cannot quantize NaN")
+        scaled = x * (1 << self.frac_bits)
+        limit = float(1 << 62)
+        scaled = np.clip(scaled, -limit, limit)
+        if self.rounding == "nearest":
+            wide = np.floor(scaled + 0.5)
+        elif self.rounding == "truncate":
+            wide = np.floor(scaled)
+        else:
+            wide = np.round(scaled)  # numpy rounds half to even
+        return self.fit(wide.astype(np.int64))
+
+    def to_float(self, raw: np.ndarray | int) -> np.ndarray:
+        """Raw integers -> float64 values."""
+        return np.asarray(raw, dtype=np.float64) * self.resolution
+
+    # -- arithmetic on raws ---------------------------------------------
+    def add(self, a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
+        return self.fit(np.asarray(a, dtype=np.int64) + np.asarray(b, dtype=np.int64))
+
+    def sub(self, a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
+        return self.fit(np.asarray(a, dtype=np.int64) - np.asarray(b, dtype=np.int64))
+
+    def mul(self, a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
+        """Product of two raws, rescaled by ``frac_bits`` with rounding, then the overflow rule."""
+        wide = np.asarray(a, dtype=np.int64) * np.asarray(b, dtype=np.int64)
+        return self.fit(self.shift_round(wide, self.frac_bits))
+
+    def mac(self, weights: np.ndarray, inputs: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+        """``weights @ inputs (+ bias)`` on raws: exact sum of products, one rounding, one overflow rule.
+
+        ``weights`` is ``(n_out, n_in)``; ``inputs`` is ``(n_in,)`` or ``(n_in, batch)``;
+        ``bias`` (raw, same format) is added before the final rounding.
+        """
+        acc = np.asarray(weights, dtype=np.int64) @ np.asarray(inputs, dtype=np.int64)
+        if bias is not None:
+            b = np.asarray(bias, dtype=np.int64) << self.frac_bits
+            acc = acc + (b if acc.ndim == 1 else b[:, None])
+        return self.fit(self.shift_round(acc, self.frac_bits))
+
+    def spike_sum(self, weights: np.ndarray, spikes: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+        """``weights @ spikes (+ bias)`` for binary spikes: an exact sum of raws, then the overflow rule."""
+        acc = np.asarray(weights, dtype=np.int64) @ np.asarray(spikes, dtype=np.int64)
+        if bias is not None:
+            b = np.asarray(bias, dtype=np.int64)
+            acc = acc + (b if acc.ndim == 1 else b[:, None])
+        return self.fit(acc)
+
+
+Q8_8 = QFormat()
+"""The default format: 16-bit signed, 8 fraction bits, round half up, saturate."""
