@@ -18,6 +18,13 @@ twins, so there is no second copy elsewhere):
 * a multiply-accumulate keeps the full-precision sum of products and
   rounds + handles overflow once at the end, as a wide hardware accumulator
   does.
+
+HDL twins (``hdl_fit``, ``hdl_shift_round``, ``hdl_mul``) build Amaranth
+expressions with exactly the same integer semantics as ``fit``,
+``shift_round`` and ``mul``; the equation compiler uses both sides, so the
+numpy golden step and the generated Verilog cannot drift.  In hardware the
+``trap`` mode cannot stop time: the HDL wraps (like ``wrap``) and only the
+numpy model raises, which is what "trap in simulation" means here.
 """
 
 from __future__ import annotations
@@ -133,6 +140,45 @@ class QFormat:
         up = (rem > half) | ((rem == half) & ((floor & 1) == 1))
         return floor + up.astype(np.int64)
 
+    # -- HDL twins of the rules (Amaranth expressions) -------------------
+    def hdl_fit(self, expr):
+        """Amaranth twin of :meth:`fit`: a signed ``width``-bit value from a wider signed expression.
+
+        ``saturate`` clamps to ``[min_raw, max_raw]``; ``wrap`` and ``trap`` keep the low
+        ``width`` bits (two's complement wrap; see the module docstring for ``trap``).
+        """
+        from amaranth.hdl import Const, Mux, signed
+
+        expr = _as_signed_value(expr)
+        if expr.shape().width <= self.width:  # cannot overflow: sign-extend only
+            return (expr + Const(0, signed(self.width)))[:self.width].as_signed()
+        if self.overflow == "saturate":
+            hi = Const(self.max_raw, signed(self.width))
+            lo = Const(self.min_raw, signed(self.width))
+            expr = Mux(expr > self.max_raw, hi, Mux(expr < self.min_raw, lo, expr))
+        return expr[:self.width].as_signed()
+
+    def hdl_shift_round(self, expr, shift: int):
+        """Amaranth twin of :meth:`shift_round`: divide by ``2**shift`` with this format's rounding."""
+        expr = _as_signed_value(expr)
+        if shift <= 0:
+            return expr << (-shift)
+        if self.rounding == "truncate":
+            return expr >> shift
+        if self.rounding == "nearest":
+            return (expr + (1 << (shift - 1))) >> shift
+        floor = expr >> shift
+        rem = expr[:shift]  # unsigned low bits, equal to raw - (floor << shift)
+        half = 1 << (shift - 1)
+        up = (rem > half) | ((rem == half) & floor[0])
+        return floor + up
+
+    def hdl_mul(self, a, b):
+        """Amaranth twin of :meth:`mul`: full product, rescale with rounding, overflow rule."""
+        from amaranth.hdl import Value
+
+        return self.hdl_fit(self.hdl_shift_round(Value.cast(a) * Value.cast(b), self.frac_bits))
+
     # -- conversions ----------------------------------------------------
     def quantize(self, x: np.ndarray | float) -> np.ndarray:
         """Float -> raw int64, rounded by this format's rule, then the overflow rule.
@@ -189,6 +235,16 @@ class QFormat:
             b = np.asarray(bias, dtype=np.int64)
             acc = acc + (b if acc.ndim == 1 else b[:, None])
         return self.fit(acc)
+
+
+def _as_signed_value(expr):
+    """Cast to an Amaranth value; unsigned values are zero-extended into a signed one."""
+    from amaranth.hdl import Cat, Const, Value
+
+    expr = Value.cast(expr)
+    if not expr.shape().signed:
+        expr = Cat(expr, Const(0, 1)).as_signed()
+    return expr
 
 
 Q8_8 = QFormat()

@@ -1,0 +1,148 @@
+"""Synthesise every compiled neuron cell for the iCE40 UP5K and tabulate LCs, DSPs and Fmax.
+
+For each ``CELL_EQUATIONS`` kind (Q8.8 by default):
+
+1. the bare combinational datapath goes through ``synth_ice40 -dsp`` to count
+   its cells (SB_LUT4, SB_CARRY, SB_MAC16 = DSPs) — the cost of the neuron alone;
+2. the datapath wrapped in registers (inputs loaded through a 1-pin shift
+   chain, outputs registered and XOR-folded to 1 pin, so the small package's
+   few IOs suffice and nothing is optimised away) is placed and routed by
+   ``nextpnr-ice40 --up5k``: LCs used (incl. the ~W*(inputs+states) wrapper
+   FFs) and Fmax of the register-to-register path through the datapath.
+
+Peers measured in the same run: the ``if`` cell (adders only) is the
+baseline; the table prints each cell's LUT4 count as a ratio to it.
+
+Usage::
+
+    python bench/cell_synthesis.py                 # all cells, writes build/cell_synthesis/table.md
+    python bench/cell_synthesis.py --cells lif,adex --format Q8.8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+from amaranth.hdl import Cat, Module, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hw.compiler import CompiledNeuron, compile_cell  # noqa: E402
+from hw.fixed import QFormat  # noqa: E402
+from hw.toolchain import run_nextpnr_ice40, run_yosys, to_verilog  # noqa: E402
+from sw.training.equations import CELL_EQUATIONS  # noqa: E402
+
+
+class RegisteredDatapath(wiring.Component):
+    """Synthesis wrapper: shift-chain-loaded input registers -> datapath -> output registers -> XOR pin."""
+
+    def __init__(self, neuron: CompiledNeuron) -> None:
+        self.neuron = neuron
+        super().__init__({"sin": In(1), "load": In(1), "sout": Out(1)})
+
+    def elaborate(self, platform) -> Module:
+        nrn = self.neuron
+        w = nrn.fmt.width
+        m = Module()
+        m.submodules.dp = dp = nrn.datapath()
+        names = [f"in_{n}" for n in nrn.inputs] + [f"st_{n}" for n in nrn.states]
+        chain = Signal(w * len(names))
+        m.d.sync += chain.eq(Cat(self.sin, chain[:-1]))
+        for i, n in enumerate(names):
+            reg = Signal(signed(w), name=f"r_{n}")
+            with m.If(self.load):
+                m.d.sync += reg.eq(chain[i * w:(i + 1) * w])
+            m.d.comb += getattr(dp, n).eq(reg)
+        outs = Signal(w * len(nrn.states) + 1)
+        m.d.sync += outs.eq(Cat(*[getattr(dp, f"out_{s}") for s in nrn.states], dp.spike))
+        m.d.sync += self.sout.eq(outs.xor())
+        return m
+
+
+def _count(stat: str, cell: str) -> int:
+    m = re.search(rf"^\s+(\d+)\s+{cell}\s*$", stat, re.M) or re.search(rf"^\s+{cell}\s+(\d+)\s*$", stat, re.M)
+    return int(m.group(1)) if m else 0
+
+
+def synthesise(kind: str, fmt: QFormat, work: Path, seed: int = 1) -> dict:
+    """Synthesis + place-and-route numbers of one cell (see the module docstring)."""
+    work.mkdir(parents=True, exist_ok=True)
+    neuron = compile_cell(kind, fmt=fmt)
+    (work / "datapath.v").write_text(to_verilog(neuron.datapath(), "datapath"))
+    (work / "top.v").write_text(to_verilog(RegisteredDatapath(neuron), "top"))
+    t0 = time.perf_counter()
+    bare = run_yosys(["-q", "-p", "read_verilog datapath.v; synth_ice40 -dsp -top datapath; tee -o bare_stat.txt stat"],
+                     cwd=work)
+    del bare
+    stat = (work / "bare_stat.txt").read_text()
+    run_yosys(["-q", "-l", "synth.log", "-p", "read_verilog top.v; synth_ice40 -dsp -top top -json top.json"],
+              cwd=work)
+    t1 = time.perf_counter()
+    run_nextpnr_ice40(["--up5k", "--package", "sg48", "--json", "top.json", "--pcf-allow-unconstrained",
+                       "--freq", "12", "--seed", str(seed), "--report", "report.json", "--asc", "top.asc",
+                       "--log", "pnr.log"], cwd=work)
+    t2 = time.perf_counter()
+    report = json.loads((work / "report.json").read_text())
+    fmax = max((v.get("achieved", 0.0) for v in report.get("fmax", {}).values()), default=0.0)
+    util = report.get("utilization", {})
+    row = {
+        "cell": kind, "format": str(fmt), "ops": neuron.op_counts(),
+        "lut4": _count(stat, "SB_LUT4"), "carry": _count(stat, "SB_CARRY"), "dsp": _count(stat, "SB_MAC16"),
+        "lc_placed": util.get("ICESTORM_LC", {}).get("used", 0),
+        "lc_available": util.get("ICESTORM_LC", {}).get("available", 0),
+        "dsp_placed": util.get("ICESTORM_DSP", {}).get("used", 0),
+        "fmax_mhz": round(fmax, 1), "synth_s": round(t1 - t0, 1), "pnr_s": round(t2 - t1, 1),
+    }
+    (work / "summary.json").write_text(json.dumps(row, indent=2))
+    return row
+
+
+def markdown(rows: list[dict]) -> str:
+    base = next((r["lut4"] for r in rows if r["cell"] == "if"), None)
+    lines = ["| cell | graph ops | datapath LUT4 | carry | DSP (SB_MAC16) | LUT4 vs `if` | "
+             "placed LCs (with wrapper) | Fmax (MHz) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        ops = ", ".join(f"{k}×{v}" for k, v in sorted(r["ops"].items()))
+        ratio = f"{r['lut4'] / base:.1f}×" if base else "-"
+        lines.append(f"| {r['cell']} | {ops} | {r['lut4']} | {r['carry']} | {r['dsp']} | {ratio} | "
+                     f"{r['lc_placed']} / {r['lc_available']} | {r['fmax_mhz']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--cells", default=",".join(CELL_EQUATIONS), help="comma-separated kinds (default all)")
+    p.add_argument("--format", default="8.8", help="int_bits.frac_bits (default 8.8)")
+    p.add_argument("--out", type=Path, default=Path("build/cell_synthesis"))
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    args = p.parse_args(argv)
+    ib, fb = (int(x) for x in args.format.lstrip("Q").split("."))
+    fmt = QFormat(ib, fb)
+    kinds = [k.strip() for k in args.cells.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in CELL_EQUATIONS]
+    if unknown:
+        p.error(f"unknown cells {unknown}; known: {', '.join(CELL_EQUATIONS)}")
+    if "if" not in kinds:
+        kinds.insert(0, "if")  # the baseline peer, measured in the same run
+    rows = []
+    for kind in tqdm(kinds, desc="synthesising cells", unit="cell"):
+        rows.append(synthesise(kind, fmt, args.out / kind, seed=args.seed))
+    table = markdown(rows)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "table.md").write_text(table)
+    (args.out / "table.json").write_text(json.dumps(rows, indent=2))
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

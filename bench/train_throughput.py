@@ -1,0 +1,150 @@
+"""Training throughput on digits: this project vs snnTorch vs SpikingJelly, same run.
+
+All three train the same 64-128-10 LIF network (beta 0.9 / tau 10, threshold 1,
+subtract reset, ATan surrogate, T=25, batch 64, Adam lr 2e-3, cross-entropy on
+output spike counts) on scikit-learn digits for the same number of epochs;
+samples/s counts training samples only (no evaluation).  Each framework's
+own idiomatic fast path is used: snnTorch's step loop, SpikingJelly's
+multi-step mode, and here ``train_epoch`` (fused LIF scan + first layer
+computed once for the static input).
+
+    python bench/train_throughput.py            # 10 epochs each, 1 thread
+    python bench/train_throughput.py --epochs 2 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sw.training import SpikingNet, evaluate, load_digits_data, make_loaders, train_epoch
+
+T, BATCH, LR, HIDDEN = 25, 64, 2e-3, 128
+
+
+def _run_ours(train, test, epochs: int) -> tuple[float, float]:
+    model = SpikingNet(64, HIDDEN, 10, n_layers=1)
+    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        train_epoch(model, train, opt, T)
+    dt = time.perf_counter() - t0
+    return dt, evaluate(model, test, T)[1]
+
+
+class _SnnTorchNet(nn.Module):
+    def __init__(self):
+        import snntorch as snn
+        from snntorch import surrogate
+
+        super().__init__()
+        grad = surrogate.atan()
+        self.fc1, self.fc2 = nn.Linear(64, HIDDEN), nn.Linear(HIDDEN, 10)
+        self.lif1 = snn.Leaky(beta=0.9, spike_grad=grad)
+        self.lif2 = snn.Leaky(beta=0.9, spike_grad=grad)
+
+    def forward(self, x):
+        mem1, mem2 = self.lif1.init_leaky(), self.lif2.init_leaky()
+        counts = 0
+        for _ in range(T):
+            spk1, mem1 = self.lif1(self.fc1(x), mem1)
+            spk2, mem2 = self.lif2(self.fc2(spk1), mem2)
+            counts = counts + spk2
+        return counts
+
+
+def _run_snntorch(train, test, epochs: int) -> tuple[float, float]:
+    model = _SnnTorchNet()
+    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        model.train()
+        for x, y in train:
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    dt = time.perf_counter() - t0
+    return dt, _accuracy(model, test)
+
+
+def _run_spikingjelly(train, test, epochs: int) -> tuple[float, float]:
+    from spikingjelly.activation_based import functional, neuron, surrogate
+
+    def lif():
+        return neuron.LIFNode(tau=10.0, decay_input=False, v_reset=None, detach_reset=True,
+                              surrogate_function=surrogate.ATan(), step_mode="m")
+
+    net = nn.Sequential(nn.Linear(64, HIDDEN), lif(), nn.Linear(HIDDEN, 10), lif())
+
+    class Wrapped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            out = self.net(x.unsqueeze(0).repeat(T, 1, 1)).sum(0)
+            functional.reset_net(self.net)
+            return out
+
+    model = Wrapped()
+    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        model.train()
+        for x, y in train:
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    dt = time.perf_counter() - t0
+    return dt, _accuracy(model, test)
+
+
+@torch.no_grad()
+def _accuracy(model, loader) -> float:
+    model.eval()
+    correct = n = 0
+    for x, y in loader:
+        correct += int((model(x).argmax(1) == y).sum())
+        n += len(y)
+    return correct / n
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    p.add_argument("--skip", nargs="*", default=[], choices=["snntorch", "spikingjelly"],
+                   help="peers to leave out")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    X_tr, X_te, y_tr, y_te = load_digits_data()
+    n = len(X_tr) * args.epochs
+    runners = {"sw.training": _run_ours, "snntorch": _run_snntorch,
+               "spikingjelly": _run_spikingjelly}
+    rates: dict[str, float] = {}
+    print(f"digits 64-{HIDDEN}-10, T={T}, batch {BATCH}, {args.epochs} epoch(s), "
+          f"{args.threads} thread(s), torch {torch.__version__}")
+    for name, run in runners.items():
+        if name in args.skip:
+            continue
+        torch.manual_seed(0)
+        train, test = make_loaders(X_tr, X_te, y_tr, y_te, BATCH, seed=0)
+        dt, acc = run(train, test, args.epochs)
+        rates[name] = n / dt
+        print(f"  {name:13s} {rates[name]:9.0f} samples/s   {dt:7.2f} s   val acc {acc:.1%}",
+              flush=True)
+    ours = rates["sw.training"]
+    for name, r in rates.items():
+        if name != "sw.training":
+            print(f"  ratio sw.training / {name}: {ours / r:.2f}x")
+    return rates
+
+
+if __name__ == "__main__":
+    main()

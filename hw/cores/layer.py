@@ -1,0 +1,261 @@
+"""``hw.cores.layer``: the time-multiplexed engine of one dense layer.
+
+Golden function: one layer of ``sim.golden`` (see its docstring), i.e.
+
+* ``PREP`` (analog input layer, once per sample):
+  ``current = fmt.mac(W, x, b)`` -- exact products summed in a wide accumulator,
+  one rounding and one saturation at the end -- stored in the current RAM;
+* ``STEP``: analog layer: ``I = current``; spike layer: ``I = fmt.spike_sum(W, s, b)``
+  over the previous layer's spikes ``s`` of this step, adding only the weights of
+  the inputs that spiked (the previous layer hands over a list of spike indices,
+  so silent inputs cost nothing); then every neuron's state goes through the
+  compiled neuron datapath (``hw.compiler``), and the neurons that spike are
+  appended to this layer's spike list (and counted, for the output layer);
+* ``CLEAR``: all states, counts and the spike list to zero.
+
+Weights: ``P`` lanes (accumulators), each with its own bank (layout in
+``hw.cores.plan``), so ``P`` neurons accumulate at once; analog inputs use one
+multiplier per lane (iCE40 DSP), spikes only adders.  Accumulation pipeline:
+item issue -> source read -> weight read -> product/term register -> accumulate.
+Neuron updates then run one per cycle: issue (rounding of the lane's accumulator)
+-> saturation + state/current reads -> compiled datapath + state write.
+"""
+
+from __future__ import annotations
+
+from amaranth import Array, Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hw.cores.plan import LayerPlan, NetworkPlan
+from hw.cores.weight_bank import WeightBank
+
+__all__ = ["LayerUnit", "CLEAR", "PREP", "STEP"]
+
+CLEAR, PREP, STEP = 0, 1, 2
+
+
+def _bits(n: int) -> int:
+    """Address bits for ``n`` entries (at least 1)."""
+    return max(1, (n - 1).bit_length())
+
+
+class LayerUnit(wiring.Component):
+    """Engine of one layer of a :class:`~hw.cores.plan.NetworkPlan`.
+
+    Parameters:
+        plan: the network plan; ``index``: which layer.
+
+    Attributes:
+        start, mode: pulse ``start`` with ``mode`` in {CLEAR, PREP, STEP}.
+        done: one-cycle strobe when the command has finished.
+        src_addr, src_data, src_count: reads the layer input (x RAM for the analog
+            layer, else the previous layer's spike list; ``src_data`` one cycle later)
+            and the number of items in it.
+        spk_raddr, spk_rdata, n_spikes: this layer's spike list of the current step.
+        cnt_raddr, cnt_rdata: spike counts (output layer only).
+        ld_bank, ld_addr, ld_data, ld_en: weight load port (shared by all layers).
+    """
+
+    def __init__(self, plan: NetworkPlan, index: int) -> None:
+        self.plan = plan
+        self.layer: LayerPlan = plan.layers[index]
+        lp, w = self.layer, plan.fmt.width
+        self.n_states = len(lp.states)
+        super().__init__({
+            "start": In(1), "mode": In(2), "done": Out(1),
+            "src_addr": Out(_bits(lp.n_in)), "src_data": In(w), "src_count": In(range(lp.n_in + 1)),
+            "spk_raddr": In(_bits(lp.n_out)), "spk_rdata": Out(_bits(lp.n_out)),
+            "n_spikes": Out(range(lp.n_out + 1)),
+            "cnt_raddr": In(_bits(lp.n_out)), "cnt_rdata": Out(plan.count_bits),
+            "ld_bank": In(plan.bank_bits), "ld_addr": In(plan.offset_bits),
+            "ld_data": In(signed(w)), "ld_en": In(1),
+        })
+
+    def elaborate(self, platform) -> Module:  # noqa: C901 - one FSM, read top-down
+        m = Module()
+        lp, fmt = self.layer, self.plan.fmt
+        w, P, n_out = fmt.width, lp.lanes, lp.n_out
+
+        # -- memories ------------------------------------------------------
+        banks = []
+        for bank in lp.banks:
+            wb = WeightBank(w, bank.depth, lp.bank_words(bank.lane), spram=bank.spram)
+            m.submodules[f"bank{bank.lane}"] = wb
+            sel = self.ld_en & (self.ld_bank == bank.index)
+            m.d.comb += [wb.waddr.eq(self.ld_addr), wb.wdata.eq(self.ld_data), wb.we.eq(sel)]
+            banks.append(wb)
+        m.submodules.state = state_mem = Memory(shape=self.n_states * w, depth=n_out, init=[])
+        st_rd, st_wr = state_mem.read_port(), state_mem.write_port()
+        m.submodules.spikes = spk_mem = Memory(shape=_bits(n_out), depth=n_out, init=[])
+        spk_rd, spk_wr = spk_mem.read_port(), spk_mem.write_port()
+        m.d.comb += [spk_rd.addr.eq(self.spk_raddr), self.spk_rdata.eq(spk_rd.data)]
+        if lp.analog:
+            m.submodules.current = cur_mem = Memory(shape=signed(w), depth=n_out, init=[])
+            cur_rd, cur_wr = cur_mem.read_port(), cur_mem.write_port()
+        if lp.count:
+            m.submodules.counts = cnt_mem = Memory(shape=self.plan.count_bits, depth=n_out, init=[])
+            cnt_rd = cnt_mem.read_port()
+            cnt_ext = cnt_mem.read_port()
+            cnt_wr = cnt_mem.write_port()
+            m.d.comb += [cnt_ext.addr.eq(self.cnt_raddr), self.cnt_rdata.eq(cnt_ext.data)]
+
+        # -- neuron datapath -------------------------------------------------
+        m.submodules.neuron = dp = lp.neuron.datapath()
+        states, inputs = lp.states, lp.inputs
+
+        mode = Signal(2)
+        n_items = Signal(range(lp.n_in + 2))
+
+        # -- accumulation pipeline ------------------------------------------
+        acc_w = lp.acc_width(fmt)
+        accs = [Signal(signed(acc_w), name=f"acc{k}") for k in range(P)]
+        item = Signal(range(lp.n_in + 2))           # stage 0: 0 = bias, j+1 = input j
+        v0 = Signal()
+        v1, b1, item1 = Signal(), Signal(), Signal.like(item)
+        v2, b2, x2 = Signal(), Signal(), Signal(signed(w))
+        v3, b3 = Signal(), Signal()
+        terms = [Signal(signed(2 * w + 1), name=f"term{k}") for k in range(P)]
+        row_base = Signal(range(max(2, lp.bank_depth + lp.row)))
+        group = Signal(range(lp.groups + 1))
+
+        m.d.comb += self.src_addr.eq(Mux(item == 0, 0, item - 1))
+        m.d.sync += [v1.eq(v0), b1.eq(item == 0), item1.eq(item),
+                     v2.eq(v1), b2.eq(b1), x2.eq(self.src_data.as_signed()),
+                     v3.eq(v2), b3.eq(b2)]
+        col = Signal(range(lp.row + 1))
+        if lp.analog:
+            m.d.comb += col.eq(Mux(b1, 0, item1))
+        else:
+            m.d.comb += col.eq(Mux(b1, 0, self.src_data[:_bits(lp.n_in)] + 1))
+        for k, wb in enumerate(banks):
+            m.d.comb += wb.raddr.eq(row_base + col)
+            wk = wb.rdata
+            if lp.analog:
+                m.d.sync += terms[k].eq(Mux(b2, wk << fmt.frac_bits, wk * x2))
+            else:
+                m.d.sync += terms[k].eq(wk)
+            with m.If(v3):
+                m.d.sync += accs[k].eq(Mux(b3, terms[k], accs[k] + terms[k]))
+
+        # -- neuron update pipeline: u0 issue, u1 round + memory reads, u2 datapath + writes --
+        o_issue = Signal(range(n_out + 1))
+        lane = Signal(range(P + 1))
+        u0 = Signal()
+        u1, o1 = Signal(), Signal.like(o_issue)
+        u2, o2 = Signal(), Signal.like(o_issue)
+        if lp.analog:
+            rounded = fmt.hdl_shift_round(accs[0], fmt.frac_bits)
+        else:
+            rounded = accs[0]
+        rnd1 = Signal(signed(len(rounded)))
+        cur2 = Signal(signed(w))
+        # the lanes' accumulators shift down as they are issued, so lane k is read from acc0
+        with m.If(u0):
+            for k in range(P - 1):
+                m.d.sync += accs[k].eq(accs[k + 1])
+        m.d.comb += [st_rd.addr.eq(o1), spk_wr.addr.eq(self.n_spikes), spk_wr.data.eq(o2)]
+        if lp.analog:
+            m.d.comb += [cur_rd.addr.eq(o1), cur_wr.addr.eq(o2), cur_wr.data.eq(cur2)]
+        if lp.count:
+            m.d.comb += cnt_rd.addr.eq(o1)
+        m.d.sync += [u1.eq(u0), o1.eq(o_issue), rnd1.eq(rounded),
+                     u2.eq(u1), o2.eq(o1), cur2.eq(fmt.hdl_fit(rnd1))]
+
+        # datapath inputs: the synaptic current, other inputs zero
+        if lp.analog:
+            current = Mux(mode == STEP, cur_rd.data, cur2)
+        else:
+            current = cur2
+        m.d.comb += getattr(dp, f"in_{inputs[0]}").eq(current)
+        for name in inputs[1:]:
+            m.d.comb += getattr(dp, f"in_{name}").eq(0)
+        for s, name in enumerate(states):
+            m.d.comb += getattr(dp, f"st_{name}").eq(st_rd.data[s * w:(s + 1) * w].as_signed())
+        new_state = Signal(self.n_states * w)
+        for s, name in enumerate(states):
+            m.d.comb += new_state[s * w:(s + 1) * w].eq(getattr(dp, f"out_{name}"))
+
+        clearing = Signal()
+        m.d.comb += [st_wr.addr.eq(Mux(clearing, o_issue, o2)),
+                     st_wr.data.eq(Mux(clearing, 0, new_state))]
+        if lp.count:
+            m.d.comb += [cnt_wr.addr.eq(Mux(clearing, o_issue, o2)),
+                         cnt_wr.data.eq(Mux(clearing, 0, cnt_rd.data + 1))]
+        with m.If(clearing):
+            m.d.comb += st_wr.en.eq(1)
+            if lp.count:
+                m.d.comb += cnt_wr.en.eq(1)
+        with m.Elif(u2):
+            if lp.analog:
+                with m.If(mode == PREP):
+                    m.d.comb += cur_wr.en.eq(1)
+                with m.Else():
+                    self._complete(m, dp, st_wr, spk_wr, cnt_wr if lp.count else None)
+            else:
+                self._complete(m, dp, st_wr, spk_wr, cnt_wr if lp.count else None)
+
+        # -- control ------------------------------------------------------------
+        drain = Signal(range(5))
+        m.d.sync += self.done.eq(0)
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [mode.eq(self.mode), group.eq(0), row_base.eq(0),
+                                 o_issue.eq(0), item.eq(0), lane.eq(0)]
+                    m.d.sync += n_items.eq(lp.n_in if lp.analog else self.src_count)
+                    with m.Switch(self.mode):
+                        with m.Case(CLEAR):
+                            m.d.sync += self.n_spikes.eq(0)
+                            m.next = "CLEAR"
+                        with m.Case(PREP):
+                            m.next = "ACC" if lp.analog else "FLUSH"
+                        with m.Default():
+                            m.d.sync += self.n_spikes.eq(0)
+                            m.next = "NSTEP" if lp.analog else "ACC"
+            with m.State("CLEAR"):
+                m.d.comb += clearing.eq(1)
+                m.d.sync += o_issue.eq(o_issue + 1)
+                with m.If(o_issue == n_out - 1):
+                    m.next = "FLUSH"
+            with m.State("ACC"):
+                m.d.comb += v0.eq(1)
+                m.d.sync += item.eq(item + 1)
+                with m.If(item == n_items):
+                    m.d.sync += drain.eq(3)
+                    m.next = "DRAIN"
+            with m.State("DRAIN"):
+                m.d.sync += drain.eq(drain - 1)
+                with m.If(drain == 0):
+                    m.d.sync += lane.eq(0)
+                    m.next = "UPD"
+            with m.State("UPD"):
+                m.d.comb += u0.eq(1)
+                m.d.sync += [o_issue.eq(o_issue + 1), lane.eq(lane + 1)]
+                with m.If((lane == P - 1) | (o_issue == n_out - 1)):
+                    m.d.sync += [group.eq(group + 1), row_base.eq(row_base + lp.row), item.eq(0)]
+                    with m.If(group == lp.groups - 1):
+                        m.next = "FLUSH"
+                    with m.Else():
+                        m.next = "ACC"
+            with m.State("NSTEP"):
+                m.d.comb += u0.eq(1)
+                m.d.sync += o_issue.eq(o_issue + 1)
+                with m.If(o_issue == n_out - 1):
+                    m.next = "FLUSH"
+            with m.State("FLUSH"):  # the last update is in u2
+                m.next = "FINISH"
+            with m.State("FINISH"):
+                m.d.sync += self.done.eq(1)
+                m.next = "IDLE"
+        return m
+
+    def _complete(self, m: Module, dp, st_wr, spk_wr, cnt_wr) -> None:
+        """Last update stage: write the new state, record a spike."""
+        m.d.comb += st_wr.en.eq(1)
+        with m.If(dp.spike):
+            m.d.comb += spk_wr.en.eq(1)
+            m.d.sync += self.n_spikes.eq(self.n_spikes + 1)
+            if cnt_wr is not None:
+                m.d.comb += cnt_wr.en.eq(1)

@@ -1,0 +1,129 @@
+"""``hw.cores.network``: the network core -- runs a planned ``hw.ir.Network`` for T steps per sample.
+
+Golden function: ``sim.golden.run_golden`` for one sample: the output layer's
+spike counts over T steps and the predicted class (argmax, ties to the lowest
+index).  Sequence of one inference (``start`` -> ``done``): clear every layer,
+compute the analog first layer's static current once (``PREP``), then for each
+of the T steps run the layers in order (``STEP``), then the argmax over the
+counts.  ``cycles`` holds the clock cycles the inference took.
+
+The sample is written beforehand into the input RAM (``x_*`` port, raw
+fixed-point words); weights in SPRAM are written through the ``ld_*`` port
+(``ld_addr = bank << offset_bits | offset``, see ``hw.cores.plan``).
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hw.cores.layer import CLEAR, PREP, STEP, LayerUnit, _bits
+from hw.cores.plan import NetworkPlan
+
+__all__ = ["NetworkCore"]
+
+
+class NetworkCore(wiring.Component):
+    """All layers of a :class:`~hw.cores.plan.NetworkPlan` plus the inference sequencer.
+
+    Attributes:
+        x_waddr, x_wdata, x_we: input RAM write port (one raw word per input value).
+        start: pulse to run one inference; ``busy`` is high until ``done`` pulses.
+        cnt_raddr, cnt_rdata: output spike counts (read while idle, one cycle latency).
+        pred: predicted class of the last inference.
+        cycles: clock cycles of the last inference.
+        ld_addr, ld_data, ld_en: weight load port (while idle).
+    """
+
+    def __init__(self, plan: NetworkPlan) -> None:
+        self.plan = plan
+        w = plan.fmt.width
+        super().__init__({
+            "x_waddr": In(_bits(plan.n_input)), "x_wdata": In(signed(w)), "x_we": In(1),
+            "start": In(1), "busy": Out(1), "done": Out(1),
+            "cnt_raddr": In(_bits(plan.n_output)), "cnt_rdata": Out(plan.count_bits),
+            "pred": Out(_bits(plan.n_output)), "cycles": Out(32),
+            "ld_addr": In(plan.bank_bits + plan.offset_bits), "ld_data": In(signed(w)),
+            "ld_en": In(1),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        plan = self.plan
+        n_layers, T, n_out = len(plan.layers), plan.timesteps, plan.n_output
+
+        m.submodules.x = x_mem = Memory(shape=signed(plan.fmt.width), depth=plan.n_input, init=[])
+        x_rd, x_wr = x_mem.read_port(), x_mem.write_port()
+        m.d.comb += [x_wr.addr.eq(self.x_waddr), x_wr.data.eq(self.x_wdata),
+                     x_wr.en.eq(self.x_we & ~self.busy)]
+
+        units = []
+        for i in range(n_layers):
+            unit = LayerUnit(plan, i)
+            m.submodules[f"layer{i}"] = unit
+            units.append(unit)
+            m.d.comb += [unit.ld_bank.eq(self.ld_addr[plan.offset_bits:]),
+                         unit.ld_addr.eq(self.ld_addr[:plan.offset_bits]),
+                         unit.ld_data.eq(self.ld_data), unit.ld_en.eq(self.ld_en & ~self.busy)]
+            if i == 0:
+                m.d.comb += [x_rd.addr.eq(unit.src_addr), unit.src_data.eq(x_rd.data),
+                             unit.src_count.eq(plan.n_input)]
+            else:
+                prev = units[i - 1]
+                m.d.comb += [prev.spk_raddr.eq(unit.src_addr), unit.src_data.eq(prev.spk_rdata),
+                             unit.src_count.eq(prev.n_spikes)]
+        last = units[-1]
+
+        t = Signal(range(T + 1))
+        am_addr = Signal(range(n_out + 1))
+        am_valid, am_idx = Signal(), Signal.like(self.pred)
+        best = Signal(plan.count_bits)
+        m.d.comb += last.cnt_raddr.eq(Mux(self.busy, am_addr, self.cnt_raddr)), \
+            self.cnt_rdata.eq(last.cnt_rdata)
+        with m.If(self.busy):
+            m.d.sync += self.cycles.eq(self.cycles + 1)
+        m.d.sync += self.done.eq(0)
+
+        def command(name: str, layer: int, mode: int, then: str) -> None:
+            with m.State(f"{name}_GO"):
+                m.d.comb += [units[layer].start.eq(1), units[layer].mode.eq(mode)]
+                m.next = f"{name}_WAIT"
+            with m.State(f"{name}_WAIT"):
+                with m.If(units[layer].done):
+                    m.next = then
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [self.busy.eq(1), self.cycles.eq(1), t.eq(0)]
+                    m.next = "CLEAR0_GO"
+            for i in range(n_layers):
+                nxt = f"CLEAR{i + 1}_GO" if i + 1 < n_layers else (
+                    "PREP_GO" if plan.layers[0].analog else "STEP0_GO")
+                command(f"CLEAR{i}", i, CLEAR, nxt)
+            command("PREP", 0, PREP, "STEP0_GO")
+            for i in range(n_layers):
+                command(f"STEP{i}", i, STEP, f"STEP{i + 1}_GO" if i + 1 < n_layers else "NEXT_T")
+            with m.State("NEXT_T"):
+                with m.If(t == T - 1):
+                    m.d.sync += [am_addr.eq(0), best.eq(0), am_idx.eq(0)]
+                    m.next = "ARGMAX"
+                with m.Else():
+                    m.d.sync += t.eq(t + 1)
+                    m.next = "STEP0_GO"
+            with m.State("ARGMAX"):  # read address am_addr, compare its count one cycle later
+                m.d.sync += [am_addr.eq(am_addr + 1), am_valid.eq(am_addr < n_out),
+                             am_idx.eq(am_addr)]
+                with m.If(am_valid & (last.cnt_rdata > best)):
+                    m.d.sync += [best.eq(last.cnt_rdata), self.pred.eq(am_idx)]
+                with m.If(am_addr == n_out):
+                    m.next = "DONE"
+            with m.State("DONE"):
+                m.d.sync += [self.busy.eq(0), self.done.eq(1), am_valid.eq(0)]
+                m.next = "IDLE"
+        # class 0 when every count is 0 (ties go to the lowest index)
+        with m.If(self.start & ~self.busy):
+            m.d.sync += self.pred.eq(0)
+        return m

@@ -1,0 +1,331 @@
+"""``hw.cores.plan``: how a quantised network is laid out on the engine (pure Python, no HDL).
+
+The plan decides, per layer, how many parallel lanes (accumulators) it gets,
+how its weights are split into memory banks and whether each bank lives in
+block RAM (EBR, initialised by the bitstream) or in the UP5K's single-port
+SPRAM (no power-up contents: the host loads it over the UART).  It also holds
+the cycle model of the engine (:meth:`NetworkPlan.cycles`) and the resource
+estimate used to refuse designs that do not fit *before* synthesis.
+
+Weight bank layout: lane ``k`` of a layer with ``P`` lanes holds the rows
+``o = g*P + k``; row ``g`` of the bank is ``[bias[o], W[o, 0], ..., W[o, n_in-1]]``
+(raw fixed-point integers), so the bank depth is ``groups * (n_in + 1)``.
+Load address of a bank word: ``bank_index << offset_bits | offset``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from hw.fixed import QFormat
+
+__all__ = ["SPRAM_DEPTH", "ebr_blocks", "Bank", "LayerPlan", "NetworkPlan", "PlanError",
+           "plan_network", "plan_quantized"]
+
+SPRAM_DEPTH = 16384
+"""Words (16 bits) in one iCE40 UP SPRAM block."""
+
+_EBR_CONFIGS = ((256, 16), (512, 8), (1024, 4), (2048, 2))
+
+
+class PlanError(ValueError):
+    """The network cannot be mapped onto the engine (unsupported layer, neuron or encoding)."""
+
+
+def ebr_blocks(width: int, depth: int) -> int:
+    """iCE40 4-kbit block RAMs needed for a ``width`` x ``depth`` memory (best aspect ratio)."""
+    if width <= 0 or depth <= 0:
+        return 0
+    return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in _EBR_CONFIGS)
+
+
+@dataclass(frozen=True)
+class Bank:
+    """One weight memory: lane ``lane`` of layer ``layer``.
+
+    Attributes:
+        index: global bank number (upper bits of the load address).
+        depth: words.
+        spram: placed in SPRAM (runtime-loaded) instead of EBR.
+    """
+
+    index: int
+    layer: int
+    lane: int
+    depth: int
+    spram: bool = False
+
+    @property
+    def ebr(self) -> int:
+        return 0 if self.spram else ebr_blocks(16, self.depth)
+
+
+@dataclass
+class LayerPlan:
+    """One dense layer on the engine.
+
+    Attributes:
+        index, name: position and name in the network.
+        weight: raw ``(n_out, n_in)`` integers; ``bias`` raw ``(n_out,)``.
+        neuron: the compiled neuron (``hw.compiler.CompiledNeuron``; ``.datapath()`` is used).
+        states, inputs: the neuron's state and input names (from ``hw.ir.Neuron``).
+        lanes: parallel accumulators (and weight banks).
+        analog: the inputs are analog values (multiply) instead of binary spikes (add).
+        count: keep per-neuron spike counts (the output layer).
+    """
+
+    index: int
+    name: str
+    weight: np.ndarray
+    bias: np.ndarray
+    neuron: Any
+    states: tuple[str, ...]
+    inputs: tuple[str, ...]
+    lanes: int
+    analog: bool
+    count: bool
+    banks: list[Bank] = field(default_factory=list)
+
+    @property
+    def n_in(self) -> int:
+        return int(self.weight.shape[1])
+
+    @property
+    def n_out(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def groups(self) -> int:
+        return math.ceil(self.n_out / self.lanes)
+
+    @property
+    def row(self) -> int:
+        return self.n_in + 1
+
+    @property
+    def bank_depth(self) -> int:
+        return self.groups * self.row
+
+    def bank_words(self, lane: int) -> np.ndarray:
+        """Raw contents of lane ``lane``'s weight bank (layout in the module docstring)."""
+        words = np.zeros((self.groups, self.row), dtype=np.int64)
+        for g in range(self.groups):
+            o = g * self.lanes + lane
+            if o < self.n_out:
+                words[g, 0] = self.bias[o]
+                words[g, 1:] = self.weight[o]
+        return words.reshape(-1)
+
+    def acc_width(self, fmt: QFormat) -> int:
+        """Bits of an accumulator that holds the exact sum (never wraps)."""
+        terms = self.n_in + 1
+        if self.analog:
+            return 2 * fmt.width + math.ceil(math.log2(terms)) + 1
+        return fmt.width + math.ceil(math.log2(terms)) + 1
+
+
+@dataclass
+class NetworkPlan:
+    """A network laid out on the engine.
+
+    Attributes:
+        fmt: the fixed-point format of weights, currents and states.
+        layers: layer plans in order.
+        timesteps: T, steps per sample.
+        n_input: input values per sample.
+        name: network name.
+    """
+
+    fmt: QFormat
+    layers: list[LayerPlan]
+    timesteps: int
+    n_input: int
+    name: str = "network"
+
+    @property
+    def n_output(self) -> int:
+        return self.layers[-1].n_out
+
+    @property
+    def banks(self) -> list[Bank]:
+        return [b for layer in self.layers for b in layer.banks]
+
+    @property
+    def count_bits(self) -> int:
+        return max(1, self.timesteps.bit_length())
+
+    @property
+    def offset_bits(self) -> int:
+        return max(1, max(b.depth for b in self.banks) - 1).bit_length()
+
+    @property
+    def bank_bits(self) -> int:
+        return max(1, (len(self.banks) - 1).bit_length())
+
+    @property
+    def needs_load(self) -> bool:
+        """Some weights live in SPRAM and must be sent by the host after configuration."""
+        return any(b.spram for b in self.banks)
+
+    def load_address(self, bank: Bank, offset: int = 0) -> int:
+        return (bank.index << self.offset_bits) | offset
+
+    def load_image(self, spram_only: bool = False) -> list[tuple[int, np.ndarray]]:
+        """``[(start load address, raw words)]`` for every bank (or only the SPRAM ones)."""
+        out = []
+        for layer in self.layers:
+            for bank in layer.banks:
+                if bank.spram or not spram_only:
+                    out.append((self.load_address(bank), layer.bank_words(bank.lane)))
+        return out
+
+    # -- resources and cycles --------------------------------------------
+    def memory_table(self) -> list[dict[str, Any]]:
+        """Per layer: EBR blocks, SPRAM blocks and multipliers the engine will use for it."""
+        rows = []
+        w = self.fmt.width
+        for layer in self.layers:
+            n_states = len(layer.states)
+            ebr = sum(b.ebr for b in layer.banks)
+            ebr += ebr_blocks(n_states * w, layer.n_out)                    # state
+            ebr += ebr_blocks(max(1, (layer.n_out - 1).bit_length()), layer.n_out)  # spike list
+            if layer.analog:
+                ebr += ebr_blocks(w, layer.n_out)                           # static current
+            if layer.count:
+                ebr += ebr_blocks(self.count_bits, layer.n_out)
+            rows.append({"layer": layer.name, "n_in": layer.n_in, "n_out": layer.n_out,
+                         "lanes": layer.lanes, "weight_words": layer.n_out * layer.row,
+                         "ebr": ebr, "spram": sum(b.spram for b in layer.banks),
+                         "dsp": layer.lanes if layer.analog else 0})
+        return rows
+
+    def resources(self) -> dict[str, int]:
+        table = self.memory_table()
+        ebr = sum(r["ebr"] for r in table) + ebr_blocks(self.fmt.width, self.n_input)
+        return {"ebr": ebr, "spram": sum(r["spram"] for r in table),
+                "dsp": sum(r["dsp"] for r in table)}
+
+    def cycles(self, spikes_per_step: Sequence[np.ndarray] | None = None) -> int:
+        """Clock cycles of one inference (start to done) for given activity.
+
+        Parameters:
+            spikes_per_step: for each layer, an array ``(T,)`` with the number of its
+                neurons that spiked at each step (``None``: worst case, all spike).
+        """
+        T = self.timesteps
+        # Each layer command costs its busy cycles + 4 (start, flush, finish, done handshake).
+        total = 1 + sum(layer.n_out + 4 for layer in self.layers)          # start + clear
+        first = self.layers[0]
+        if first.analog:
+            total += 4 + first.groups * (first.n_in + 5) + first.n_out    # static current
+        for t in range(T):
+            total += 1                                                      # next step
+            for li, layer in enumerate(self.layers):
+                if layer.analog:
+                    total += layer.n_out + 4
+                else:
+                    s = (self.layers[li - 1].n_out if spikes_per_step is None
+                         else int(spikes_per_step[li - 1][t]))
+                    # per group: bias + s spike items, 4 drain cycles, then its lanes' updates
+                    total += 4 + layer.groups * (s + 5) + layer.n_out
+        return total + self.n_output + 2                                   # argmax + done
+
+
+
+
+def plan_network(
+    weights: Sequence[np.ndarray],
+    biases: Sequence[np.ndarray | None],
+    neurons: Sequence[Any],
+    compiled: Sequence[Any],
+    *,
+    fmt: QFormat,
+    timesteps: int,
+    encoding: str = "direct",
+    name: str = "network",
+    lanes: Sequence[int] | None = None,
+    analog_lanes: int = 4,
+    spike_lanes: int = 2,
+    spram_blocks: int = 0,
+    ebr_budget: int | None = None,
+) -> NetworkPlan:
+    """Lay out dense layers (raw integer weights) on the engine.
+
+    ``neurons`` are the ``hw.ir.Neuron`` of each layer, ``compiled`` their
+    ``hw.compiler.CompiledNeuron`` (whose datapath the engine instantiates).
+
+    Lanes: ``lanes[i]`` per layer, else ``analog_lanes`` for the (analog) first layer
+    and ``spike_lanes`` for the others, capped at the layer width.
+    Banks move from EBR to SPRAM, largest first, while the EBR estimate exceeds
+    ``ebr_budget`` and SPRAM blocks remain (``spram_blocks`` = 0: never).
+
+    Raises:
+        PlanError: unsupported encoding, a bank too deep for SPRAM, or bad lanes.
+    """
+    if encoding != "direct":
+        raise PlanError(f"encoding {encoding!r} is not supported by the FPGA engine yet "
+                        "(supported: 'direct')")
+    if fmt.width > 16:
+        raise PlanError(f"{fmt} is {fmt.width} bits wide; the engine's memories and DSPs take <= 16")
+    if not weights:
+        raise PlanError("a network needs at least one layer")
+    layers: list[LayerPlan] = []
+    if not (len(weights) == len(biases) == len(neurons) == len(compiled)):
+        raise PlanError("weights, biases, neurons and compiled need one entry per layer")
+    for i, (w, b, neuron, comp) in enumerate(zip(weights, biases, neurons, compiled)):
+        if neuron.kind in ("recurrent_lif", "alpha"):
+            raise PlanError(f"layer {i}: {neuron.kind} layers are not supported by the FPGA engine yet "
+                            "(it runs feed-forward layers with one input current)")
+        w = np.asarray(w, dtype=np.int64)
+        n_out = w.shape[0]
+        b = np.zeros(n_out, dtype=np.int64) if b is None else np.asarray(b, dtype=np.int64)
+        default = analog_lanes if i == 0 else spike_lanes
+        p = min(n_out, default) if lanes is None else int(lanes[i])
+        if not 1 <= p <= n_out:
+            raise PlanError(f"layer {i}: lanes must be 1..{n_out}, got {p}")
+        layers.append(LayerPlan(index=i, name=f"layer{i}", weight=w, bias=b, neuron=comp,
+                                states=tuple(neuron.states), inputs=tuple(neuron.inputs),
+                                lanes=p, analog=(i == 0),
+                                count=(i == len(weights) - 1)))
+    index = 0
+    for layer in layers:
+        layer.banks = [Bank(index + k, layer.index, k, layer.bank_depth) for k in range(layer.lanes)]
+        index += layer.lanes
+    plan = NetworkPlan(fmt=fmt, layers=layers, timesteps=timesteps,
+                       n_input=int(layers[0].n_in), name=name)
+    if ebr_budget is not None and spram_blocks > 0:
+        free = spram_blocks
+        for bank in sorted(plan.banks, key=lambda b: -b.depth):
+            if plan.resources()["ebr"] <= ebr_budget or free == 0:
+                break
+            if bank.depth > SPRAM_DEPTH:
+                continue
+            layer = layers[bank.layer]
+            layer.banks[bank.lane] = Bank(bank.index, bank.layer, bank.lane, bank.depth, spram=True)
+            free -= 1
+    return plan
+
+
+def plan_quantized(qnet: Any, **options: Any) -> NetworkPlan:
+    """Plan a ``hw.quantize.QuantizedNetwork`` (the one source of the raw weights).
+
+    ``options`` go to :func:`plan_network` (``lanes``, ``spram_blocks``, ``ebr_budget``).
+
+    Raises:
+        PlanError: a layer the engine does not run (conv2d, recurrent, alpha) or encoding.
+    """
+    for i, q in enumerate(qnet.layers):
+        if q.layer.op != "dense":
+            raise PlanError(f"layer {i} ({q.name}): {q.layer.op} layers are not supported by the FPGA "
+                            "engine yet (dense only)")
+    plan = plan_network([q.weight for q in qnet.layers], [q.bias for q in qnet.layers],
+                        [q.layer.neuron for q in qnet.layers], [q.neuron for q in qnet.layers],
+                        fmt=qnet.fmt, timesteps=qnet.timesteps, encoding=qnet.encoding,
+                        name=qnet.network.name, **options)
+    for layer, q in zip(plan.layers, qnet.layers):
+        layer.name = q.name
+    return plan

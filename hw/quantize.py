@@ -1,0 +1,157 @@
+"""``hw.quantize``: the ONE place a ``hw.ir.Network`` is turned into fixed-point raws.
+
+``quantize_network(net, fmt)`` rounds every weight, bias and recurrent weight
+to ``fmt`` raws (int64 holding ``fmt.width``-bit values, by ``fmt.quantize``:
+the format's rounding, then its overflow rule) and compiles each layer's
+neuron equations with ``hw.compiler.compile_neuron``.  The golden model
+(``sim.golden``) and the RTL generator both take their numbers from here, so
+the memory contents of the hardware are exactly what the golden model uses.
+
+Alpha layers (inputs ``I_exc``, ``I_inh``) split the quantised weights by
+sign: ``weight_exc = max(w, 0)`` and ``weight_inh = min(max(-w, 0), max_raw)``
+(the magnitude of the most negative raw saturates to ``max_raw`` so it fits
+the format); biases split the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hw.fixed import Q8_8, QFormat
+from hw.ir import Conv2d, Dense, Layer, Network
+
+
+@dataclass
+class QuantizedLayer:
+    """One layer in raws.
+
+    Attributes:
+        name: the IR layer's name.
+        layer: the IR layer (geometry and the float values).
+        weight: int64 raws, same shape as ``layer.weight``.
+        bias: int64 raws ``(n_out,)`` for dense, ``(c_out,)`` for conv; zeros if the layer has none.
+        recurrent_weight: int64 raws ``(n_out, n_out)`` or ``None``.
+        neuron: the compiled neuron (``hw.compiler.CompiledNeuron``).
+        saturated: how many weights/biases were clipped by the format's range.
+    """
+
+    name: str
+    layer: Layer
+    weight: np.ndarray
+    bias: np.ndarray
+    recurrent_weight: np.ndarray | None
+    neuron: Any
+    saturated: int = 0
+
+    @property
+    def op(self) -> str:
+        return self.layer.op
+
+    @property
+    def n_in(self) -> int:
+        return self.layer.n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.layer.n_out
+
+    @property
+    def split_inputs(self) -> bool:
+        """True for alpha layers, whose current is split into excitatory/inhibitory parts."""
+        return self.layer.neuron.kind == "alpha"
+
+    def _magnitude(self, raw: np.ndarray, fmt_max: int) -> np.ndarray:
+        return np.minimum(np.maximum(-raw, 0), fmt_max)
+
+    def split(self, fmt: QFormat) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(weight_exc, bias_exc, weight_inh, bias_inh)`` raws: positive parts and magnitudes of negatives."""
+        return (np.maximum(self.weight, 0), np.maximum(self.bias, 0),
+                self._magnitude(self.weight, fmt.max_raw), self._magnitude(self.bias, fmt.max_raw))
+
+
+@dataclass
+class QuantizedNetwork:
+    """A network in raws plus the format they are in.
+
+    Attributes:
+        network: the source IR network (shapes, timesteps, encoding).
+        layers: one ``QuantizedLayer`` per IR layer.
+        fmt: the fixed-point format of every raw.
+    """
+
+    network: Network
+    layers: list[QuantizedLayer]
+    fmt: QFormat
+
+    @property
+    def timesteps(self) -> int:
+        return self.network.timesteps
+
+    @property
+    def encoding(self) -> str:
+        return self.network.encoding
+
+    @property
+    def n_input(self) -> int:
+        return self.network.n_input
+
+    @property
+    def n_output(self) -> int:
+        return self.network.n_output
+
+    def report(self) -> str:
+        """Per layer: raw ranges, saturated count and worst rounding error of the weights."""
+        lines = [f"{self.network.name} in {self.fmt}"]
+        for q in self.layers:
+            err = np.max(np.abs(self.fmt.to_float(q.weight) - np.asarray(q.layer.weight, np.float64)))
+            lines.append(f"  {q.name}: weight raws [{q.weight.min()}, {q.weight.max()}], "
+                         f"max |error| {err:.3g}, saturated {q.saturated}")
+        return "\n".join(lines)
+
+
+def _raws(values: np.ndarray, fmt: QFormat) -> tuple[np.ndarray, int]:
+    values = np.asarray(values, dtype=np.float64)
+    raw = fmt.quantize(values)
+    scaled = values * fmt.one
+    n_sat = int(np.count_nonzero((scaled > fmt.max_raw + 0.5) | (scaled < fmt.min_raw - 0.5)))
+    return raw.astype(np.int64), n_sat
+
+
+def quantize_layer(layer: Layer, fmt: QFormat = Q8_8) -> QuantizedLayer:
+    """Quantise one IR layer and compile its neuron (see ``quantize_network``)."""
+    from hw.compiler import compile_neuron  # imported late: the compiler pulls in amaranth
+
+    weight, n_sat = _raws(layer.weight, fmt)
+    n_bias = layer.weight.shape[0]
+    if layer.bias is None:
+        bias = np.zeros(n_bias, dtype=np.int64)
+    else:
+        bias, s = _raws(layer.bias, fmt)
+        n_sat += s
+    recurrent = None
+    if isinstance(layer, Dense) and layer.recurrent_weight is not None:
+        recurrent, s = _raws(layer.recurrent_weight, fmt)
+        n_sat += s
+    if not isinstance(layer, (Dense, Conv2d)):
+        raise TypeError(f"unknown layer type {type(layer).__name__}")
+    neuron = compile_neuron(layer.neuron, fmt)
+    return QuantizedLayer(name=layer.name, layer=layer, weight=weight, bias=bias,
+                          recurrent_weight=recurrent, neuron=neuron, saturated=n_sat)
+
+
+def quantize_network(network: Network, fmt: QFormat = Q8_8) -> QuantizedNetwork:
+    """Quantise every layer of ``network`` to ``fmt`` raws and compile its neurons.
+
+    The network is validated first (``hw.ir.IRError`` on a malformed one);
+    an equation the compiler cannot handle raises the compiler's error.
+    """
+    if not isinstance(network, Network):
+        raise TypeError(f"quantize_network expects a hw.ir.Network, got {type(network).__name__}")
+    if not isinstance(fmt, QFormat):
+        raise TypeError(f"fmt must be a hw.fixed.QFormat, got {type(fmt).__name__}")
+    network.validate()
+    return QuantizedNetwork(network=network, layers=[quantize_layer(l, fmt) for l in network.layers],
+                            fmt=fmt)

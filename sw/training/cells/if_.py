@@ -1,0 +1,41 @@
+"""Integrate-and-fire cell: LIF without leak.
+
+Equations (``CELL_EQUATIONS["if"]``)::
+
+    v = v + I
+    spike = v > threshold
+    v = v - spike * threshold
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import Tensor
+
+from sw.training.cells.base import SpikingCell
+from sw.training.equations import CELL_EQUATIONS
+from sw.training.surrogates import atan_surrogate
+
+
+class IFCell(SpikingCell):
+    """Integrate-and-fire neuron: ``forward(current, v) -> (spike, v)``.
+
+    Args:
+        threshold: firing threshold (trainable if ``learn_threshold``).
+        surrogate_fn: spike function with surrogate gradient.
+    """
+
+    EQUATIONS = CELL_EQUATIONS["if"]
+
+    def __init__(self, threshold: float = 1.0,
+                 surrogate_fn: Callable[[Tensor], Tensor] = atan_surrogate,
+                 learn_threshold: bool = False) -> None:
+        super().__init__(surrogate_fn, threshold, learn_threshold)
+
+    def _step(self, inputs, states):
+        (current,), (v,) = inputs, states
+        v = v + current
+        spike = self._spike(v - self.threshold)
+        v = v - spike.detach() * self.threshold
+        return spike, (v,)

@@ -1,0 +1,80 @@
+"""Leaky integrate-and-fire cell (Lapicque 1907), subtract reset.
+
+Equations (``CELL_EQUATIONS["lif"]``)::
+
+    v = beta * v + I
+    spike = v > threshold
+    v = v - spike * threshold
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from sw.training.cells.base import SpikingCell
+from sw.training.equations import CELL_EQUATIONS
+from sw.training.fused import LIFScan
+from sw.training.surrogates import Surrogate, atan_surrogate
+
+
+class LIFCell(SpikingCell):
+    """Leaky integrate-and-fire neuron: ``forward(current, v) -> (spike, v)``.
+
+    Args:
+        beta: membrane decay in (0, 1]; learned as ``sigmoid(beta_raw)`` if ``learn_beta``.
+        threshold: firing threshold (trainable if ``learn_threshold``).
+        surrogate_fn: spike function with surrogate gradient.
+
+    ``forward_sequence`` runs all timesteps in one fused autograd node
+    (``sw.training.fused.LIFScan``) when ``surrogate_fn`` is a ``Surrogate``.
+    """
+
+    EQUATIONS = CELL_EQUATIONS["lif"]
+
+    def __init__(self, beta: float = 0.9, threshold: float = 1.0,
+                 surrogate_fn: Callable[[Tensor], Tensor] = atan_surrogate,
+                 learn_beta: bool = False, learn_threshold: bool = False) -> None:
+        super().__init__(surrogate_fn, threshold, learn_threshold)
+        self.learn_beta = bool(learn_beta)
+        self._add_decay("beta", beta, learn_beta)
+
+    def _step(self, inputs, states):
+        (current,), (v,) = inputs, states
+        v = self.beta * v + current
+        spike = self._spike(v - self.threshold)
+        v = v - spike.detach() * self.threshold
+        return spike, (v,)
+
+    def forward_sequence_with_membrane(self, inputs: Tensor, v: Tensor | None = None
+                                       ) -> tuple[Tensor, Tensor]:
+        """Run ``inputs (T, batch, ...)``; return ``(spikes, v)`` both ``(T, batch, ...)``.
+
+        ``v`` is the post-reset membrane at every step.  Observers are notified.
+        """
+        (seq,) = self._as_sequences(inputs)
+        v0 = torch.zeros(seq.shape[1:], dtype=seq.dtype, device=seq.device) if v is None else v
+        sur = self.surrogate_fn
+        if isinstance(sur, Surrogate):
+            spikes, v_all = LIFScan.apply(seq, v0.expand(seq.shape[1:]), self.beta,
+                                          self.threshold, sur._derivative, dict(sur.params))
+        else:  # arbitrary callable: step loop through autograd
+            spk_list, v_list, st = [], [], (v0,)
+            for t in range(seq.shape[0]):
+                spk, st = self._step((seq[t],), st)
+                spk_list.append(spk)
+                v_list.append(st[0])
+            spikes, v_all = torch.stack(spk_list), torch.stack(v_list)
+        if self._observers:
+            self._notify(spikes, {"v": v_all}, True)
+        return spikes, v_all
+
+    def forward_sequence(self, inputs: Tensor | Sequence[Tensor],
+                         states: Sequence[Tensor | None] | None = None
+                         ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """Fused multi-step path: ``(spikes (T, batch, ...), (v_final,))``."""
+        v0 = states[0] if states else None
+        spikes, v_all = self.forward_sequence_with_membrane(inputs, v0)
+        return spikes, (v_all[-1],)

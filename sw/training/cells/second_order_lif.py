@@ -1,0 +1,46 @@
+"""Second-order LIF cell (Dayan & Abbott 2001): an inertial input term.
+
+Equations (``CELL_EQUATIONS["second_order_lif"]``)::
+
+    a = alpha * a + I
+    v = beta * v + a
+    spike = v > threshold
+    v = v - spike * threshold
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import Tensor
+
+from sw.training.cells.base import SpikingCell
+from sw.training.equations import CELL_EQUATIONS
+from sw.training.surrogates import atan_surrogate
+
+
+class SecondOrderLIFCell(SpikingCell):
+    """``forward(current, a, v) -> (spike, a, v)``.
+
+    Args:
+        alpha: decay of the acceleration term ``a`` in (0, 1].
+        beta: membrane decay in (0, 1] (trainable if ``learn_beta``).
+        threshold: firing threshold (trainable if ``learn_threshold``).
+    """
+
+    EQUATIONS = CELL_EQUATIONS["second_order_lif"]
+
+    def __init__(self, alpha: float = 0.95, beta: float = 0.9, threshold: float = 1.0,
+                 surrogate_fn: Callable[[Tensor], Tensor] = atan_surrogate,
+                 learn_beta: bool = False, learn_threshold: bool = False) -> None:
+        super().__init__(surrogate_fn, threshold, learn_threshold)
+        self._add_decay("alpha", alpha)
+        self._add_decay("beta", beta, learn_beta)
+
+    def _step(self, inputs, states):
+        (current,), (a, v) = inputs, states
+        a = self.alpha * a + current
+        v = self.beta * v + a
+        spike = self._spike(v - self.threshold)
+        v = v - spike.detach() * self.threshold
+        return spike, (a, v)

@@ -1,0 +1,47 @@
+"""Synaptic (current-based, dual-exponential) LIF cell.
+
+Equations (``CELL_EQUATIONS["synaptic"]``)::
+
+    i_syn = alpha * i_syn + I
+    v = beta * v + i_syn
+    spike = v > threshold
+    v = v - spike * threshold
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import Tensor
+
+from sw.training.cells.base import SpikingCell
+from sw.training.equations import CELL_EQUATIONS
+from sw.training.surrogates import atan_surrogate
+
+
+class SynapticCell(SpikingCell):
+    """LIF with a filtered synaptic current: ``forward(current, i_syn, v) -> (spike, i_syn, v)``.
+
+    Args:
+        alpha: synaptic current decay in (0, 1] (trainable if ``learn_alpha``).
+        beta: membrane decay in (0, 1] (trainable if ``learn_beta``).
+        threshold: firing threshold (trainable if ``learn_threshold``).
+    """
+
+    EQUATIONS = CELL_EQUATIONS["synaptic"]
+
+    def __init__(self, alpha: float = 0.9, beta: float = 0.8, threshold: float = 1.0,
+                 surrogate_fn: Callable[[Tensor], Tensor] = atan_surrogate,
+                 learn_beta: bool = False, learn_threshold: bool = False,
+                 learn_alpha: bool = False) -> None:
+        super().__init__(surrogate_fn, threshold, learn_threshold)
+        self._add_decay("alpha", alpha, learn_alpha)
+        self._add_decay("beta", beta, learn_beta)
+
+    def _step(self, inputs, states):
+        (current,), (i_syn, v) = inputs, states
+        i_syn = self.alpha * i_syn + current
+        v = self.beta * v + i_syn
+        spike = self._spike(v - self.threshold)
+        v = v - spike.detach() * self.threshold
+        return spike, (i_syn, v)

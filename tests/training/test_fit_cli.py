@@ -1,0 +1,95 @@
+"""``fit`` (callback, early stop, Ctrl-C keeps the last finished epoch) and the CLI."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from sw.training import SpikingNet, fit, load_checkpoint, membrane_loss, spike_rate_loss
+from sw.training.__main__ import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _toy(n=64):
+    torch.manual_seed(0)
+    X = torch.rand(n, 10)
+    y = (X[:, 0] > 0.5).long()
+    return DataLoader(TensorDataset(X, y), batch_size=16, shuffle=True)
+
+
+class _InterruptingLoader:
+    """Yields the real batches, but raises KeyboardInterrupt midway through epoch ``at``."""
+
+    def __init__(self, loader, at):
+        self.loader, self.at, self.epoch = loader, at, 0
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        self.epoch += 1
+        for i, batch in enumerate(self.loader):
+            if self.epoch == self.at and i == 2:
+                raise KeyboardInterrupt
+            yield batch
+
+
+def test_fit_ctrl_c_keeps_last_finished_epoch(tmp_path):
+    model = SpikingNet(10, 8, 2, n_layers=1)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    loader = _InterruptingLoader(_toy(), at=3)
+    res = fit(model, loader, opt, 5, epochs=5, checkpoint_path=tmp_path / "m.pt", progress=False)
+    assert res.interrupted and len(res.history) == 2
+    back = load_checkpoint(tmp_path / "m.pt")
+    assert back.checkpoint_extra["epoch"] == 2
+    assert len(back.checkpoint_extra["history"]) == 2
+
+
+def test_fit_callback_records_and_can_stop():
+    model = SpikingNet(10, 8, 2, n_layers=1)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    seen = []
+
+    def cb(rec):
+        seen.append(rec)
+        return rec["epoch"] < 2
+
+    res = fit(model, _toy(), opt, 5, epochs=6, val_loader=_toy(32), callback=cb, progress=False)
+    assert res.stopped and len(seen) == 2
+    assert {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"} <= set(seen[0])
+
+
+@pytest.mark.parametrize("loss", [membrane_loss, spike_rate_loss])
+def test_other_losses_train(loss):
+    model = SpikingNet(10, 16, 2, n_layers=1)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    res = fit(model, _toy(256), opt, 8, epochs=4, val_loader=_toy(64), loss_fn=loss, progress=False)
+    assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
+
+
+def test_cli_defaults_match_the_issue():
+    a = build_parser().parse_args([])
+    assert (a.dataset, a.hidden, a.n_layers, a.timesteps, a.lr, a.batch_size, a.epochs) == \
+        ("digits", 128, 1, 25, 2e-3, 64, 10)
+
+
+def test_cli_short_run_saves_checkpoint(tmp_path, capsys):
+    out = tmp_path / "model.pt"
+    assert main(["--epochs", "1", "--out", str(out), "--no-progress", "--hidden", "32"]) == 0
+    text = capsys.readouterr().out
+    assert "epoch  1" in text and "final validation accuracy" in text
+    model = load_checkpoint(out)
+    assert model.config["n_input"] == 64 and model.config["n_layers"] == 1
+    assert model.checkpoint_extra["dataset"] == "digits"
+
+
+def test_cli_help_and_errors():
+    proc = subprocess.run([sys.executable, "-m", "sw.training", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "--data-dir" in proc.stdout and "runs/digits/model.pt" in proc.stdout
+    with pytest.raises(SystemExit, match="data-dir"):
+        main(["--dataset", "mnist"])
