@@ -4,11 +4,14 @@ For each ``CELL_EQUATIONS`` kind (Q8.8 by default):
 
 1. the bare combinational datapath goes through ``synth_ice40 -dsp`` to count
    its cells (SB_LUT4, SB_CARRY, SB_MAC16 = DSPs) — the cost of the neuron alone;
-2. the datapath wrapped in registers (inputs loaded through a 1-pin shift
-   chain, outputs registered and XOR-folded to 1 pin, so the small package's
-   few IOs suffice and nothing is optimised away) is placed and routed by
-   ``nextpnr-ice40 --up5k``: LCs used (incl. the ~W*(inputs+states) wrapper
-   FFs) and Fmax of the register-to-register path through the datapath.
+2. the datapath wrapped in registers (inputs driven by a 1-pin shift chain
+   of flip-flops, outputs registered and XOR-folded to 1 pin, so the small
+   package's few IOs suffice and nothing is optimised away) is placed and
+   routed by ``nextpnr-ice40 --up5k``: LCs used (incl. the ~W*(inputs+states)
+   wrapper FFs) and Fmax of the register-to-register path through the datapath.
+
+``--array N`` adds a row per cell for its ``NeuronArray`` over N neurons
+(states in BRAM, inputs/outputs registered inside the core).
 
 Peers measured in the same run: the ``if`` cell (adders only) is the
 baseline; the table prints each cell's LUT4 count as a ratio to it.
@@ -28,42 +31,43 @@ import sys
 import time
 from pathlib import Path
 
-from amaranth.hdl import Cat, Module, Signal, signed
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hw.compiler import CompiledNeuron, compile_cell  # noqa: E402
+from hw.compiler import compile_cell  # noqa: E402
 from hw.fixed import QFormat  # noqa: E402
 from hw.toolchain import run_nextpnr_ice40, run_yosys, to_verilog  # noqa: E402
 from sw.training.equations import CELL_EQUATIONS  # noqa: E402
 
 
-class RegisteredDatapath(wiring.Component):
-    """Synthesis wrapper: shift-chain-loaded input registers -> datapath -> output registers -> XOR pin."""
+class ShiftChainWrapper(wiring.Component):
+    """Synthesis wrapper: every input port of ``inner`` is driven from a 1-pin shift chain of
+    flip-flops, every output port is registered and XOR-folded to 1 pin (so a small package's few
+    IOs suffice, nothing is optimised away, and Fmax is register to register)."""
 
-    def __init__(self, neuron: CompiledNeuron) -> None:
-        self.neuron = neuron
-        super().__init__({"sin": In(1), "load": In(1), "sout": Out(1)})
+    def __init__(self, inner: wiring.Component) -> None:
+        self.inner = inner
+        super().__init__({"sin": In(1), "sout": Out(1)})
 
     def elaborate(self, platform) -> Module:
-        nrn = self.neuron
-        w = nrn.fmt.width
         m = Module()
-        m.submodules.dp = dp = nrn.datapath()
-        names = [f"in_{n}" for n in nrn.inputs] + [f"st_{n}" for n in nrn.states]
-        chain = Signal(w * len(names))
+        m.submodules.inner = inner = self.inner
+        ins = [(n, getattr(inner, n)) for n, mem in inner.signature.members.items() if mem.flow == In]
+        outs = [getattr(inner, n) for n, mem in inner.signature.members.items() if mem.flow == Out]
+        total = sum(len(sig) for _, sig in ins)
+        chain = Signal(max(total, 1))
         m.d.sync += chain.eq(Cat(self.sin, chain[:-1]))
-        for i, n in enumerate(names):
-            reg = Signal(signed(w), name=f"r_{n}")
-            with m.If(self.load):
-                m.d.sync += reg.eq(chain[i * w:(i + 1) * w])
-            m.d.comb += getattr(dp, n).eq(reg)
-        outs = Signal(w * len(nrn.states) + 1)
-        m.d.sync += outs.eq(Cat(*[getattr(dp, f"out_{s}") for s in nrn.states], dp.spike))
-        m.d.sync += self.sout.eq(outs.xor())
+        pos = 0
+        for _, sig in ins:
+            m.d.comb += sig.eq(chain[pos:pos + len(sig)])
+            pos += len(sig)
+        captured = Signal(sum(len(o) for o in outs))
+        m.d.sync += captured.eq(Cat(*outs))
+        m.d.sync += self.sout.eq(captured.xor())
         return m
 
 
@@ -72,12 +76,16 @@ def _count(stat: str, cell: str) -> int:
     return int(m.group(1)) if m else 0
 
 
-def synthesise(kind: str, fmt: QFormat, work: Path, seed: int = 1) -> dict:
-    """Synthesis + place-and-route numbers of one cell (see the module docstring)."""
+def synthesise(kind: str, fmt: QFormat, work: Path, seed: int = 1, array: int = 0) -> dict:
+    """Synthesis + place-and-route numbers of one cell (see the module docstring).
+
+    ``array > 0`` measures the ``NeuronArray`` over that many neurons instead of the bare datapath.
+    """
     work.mkdir(parents=True, exist_ok=True)
     neuron = compile_cell(kind, fmt=fmt)
-    (work / "datapath.v").write_text(to_verilog(neuron.datapath(), "datapath"))
-    (work / "top.v").write_text(to_verilog(RegisteredDatapath(neuron), "top"))
+    core = neuron.neuron_array(array) if array else neuron.datapath()
+    (work / "datapath.v").write_text(to_verilog(core, "datapath"))
+    (work / "top.v").write_text(to_verilog(ShiftChainWrapper(core), "top"))
     t0 = time.perf_counter()
     bare = run_yosys(["-q", "-p", "read_verilog datapath.v; synth_ice40 -dsp -top datapath; tee -o bare_stat.txt stat"],
                      cwd=work)
@@ -94,11 +102,12 @@ def synthesise(kind: str, fmt: QFormat, work: Path, seed: int = 1) -> dict:
     fmax = max((v.get("achieved", 0.0) for v in report.get("fmax", {}).values()), default=0.0)
     util = report.get("utilization", {})
     row = {
-        "cell": kind, "format": str(fmt), "ops": neuron.op_counts(),
+        "cell": kind if not array else f"{kind} ×{array} array", "format": str(fmt), "ops": neuron.op_counts(),
         "lut4": _count(stat, "SB_LUT4"), "carry": _count(stat, "SB_CARRY"), "dsp": _count(stat, "SB_MAC16"),
         "lc_placed": util.get("ICESTORM_LC", {}).get("used", 0),
         "lc_available": util.get("ICESTORM_LC", {}).get("available", 0),
         "dsp_placed": util.get("ICESTORM_DSP", {}).get("used", 0),
+        "bram": _count(stat, "SB_RAM40_4K"),
         "fmax_mhz": round(fmax, 1), "synth_s": round(t1 - t0, 1), "pnr_s": round(t2 - t1, 1),
     }
     (work / "summary.json").write_text(json.dumps(row, indent=2))
@@ -108,13 +117,13 @@ def synthesise(kind: str, fmt: QFormat, work: Path, seed: int = 1) -> dict:
 def markdown(rows: list[dict]) -> str:
     base = next((r["lut4"] for r in rows if r["cell"] == "if"), None)
     lines = ["| cell | graph ops | datapath LUT4 | carry | DSP (SB_MAC16) | LUT4 vs `if` | "
-             "placed LCs (with wrapper) | Fmax (MHz) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+             "BRAM | placed LCs (with wrapper) | Fmax (MHz) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         ops = ", ".join(f"{k}×{v}" for k, v in sorted(r["ops"].items()))
         ratio = f"{r['lut4'] / base:.1f}×" if base else "-"
         lines.append(f"| {r['cell']} | {ops} | {r['lut4']} | {r['carry']} | {r['dsp']} | {ratio} | "
-                     f"{r['lc_placed']} / {r['lc_available']} | {r['fmax_mhz']} |")
+                     f"{r['bram']} | {r['lc_placed']} / {r['lc_available']} | {r['fmax_mhz']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -124,9 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--format", default="8.8", help="int_bits.frac_bits (default 8.8)")
     p.add_argument("--out", type=Path, default=Path("build/cell_synthesis"))
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("--array", type=int, default=0,
+                   help="also measure NeuronArray over this many neurons (e.g. 256)")
+    p.add_argument("--array-cells", default=None, help="cells for --array (default: all of --cells but `if`)")
     args = p.parse_args(argv)
-    ib, fb = (int(x) for x in args.format.lstrip("Q").split("."))
-    fmt = QFormat(ib, fb)
+    fmt = QFormat.parse(args.format)
     kinds = [k.strip() for k in args.cells.split(",") if k.strip()]
     unknown = [k for k in kinds if k not in CELL_EQUATIONS]
     if unknown:
@@ -134,8 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     if "if" not in kinds:
         kinds.insert(0, "if")  # the baseline peer, measured in the same run
     rows = []
-    for kind in tqdm(kinds, desc="synthesising cells", unit="cell"):
-        rows.append(synthesise(kind, fmt, args.out / kind, seed=args.seed))
+    array_kinds = [k.strip() for k in args.array_cells.split(",")] if args.array_cells else \
+        [k for k in kinds if k != "if"]
+    bad = [k for k in array_kinds if k not in CELL_EQUATIONS]
+    if bad:
+        p.error(f"unknown --array-cells {bad}")
+    jobs = [(k, 0) for k in kinds] + ([(k, args.array) for k in array_kinds] if args.array else [])
+    for kind, array in tqdm(jobs, desc="synthesising cells", unit="cell"):
+        work = args.out / (kind if not array else f"{kind}_array{array}")
+        rows.append(synthesise(kind, fmt, work, seed=args.seed, array=array))
     table = markdown(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "table.md").write_text(table)

@@ -3,7 +3,9 @@
 All three train the same 64-128-10 LIF network (beta 0.9 / tau 10, threshold 1,
 subtract reset, ATan surrogate, T=25, batch 64, Adam lr 2e-3, cross-entropy on
 output spike counts) on scikit-learn digits for the same number of epochs;
-samples/s counts training samples only (no evaluation).  Each framework's
+samples/s counts training samples only (no evaluation).  Epochs are
+interleaved round-robin (one epoch of each framework in turn) so that a
+shared, loaded machine slows all three alike.  Each framework's
 own idiomatic fast path is used: snnTorch's step loop, SpikingJelly's
 multi-step mode, and here ``train_epoch`` (fused LIF scan + first layer
 computed once for the static input).
@@ -21,19 +23,38 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sw.training import SpikingNet, evaluate, load_digits_data, make_loaders, train_epoch
+from tqdm.auto import tqdm
+
+from sw.training import SpikingNet, load_digits_data, make_loaders, prepare_input, train_epoch
 
 T, BATCH, LR, HIDDEN = 25, 64, 2e-3, 128
 
 
-def _run_ours(train, test, epochs: int) -> tuple[float, float]:
-    model = SpikingNet(64, HIDDEN, 10, n_layers=1)
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
-    t0 = time.perf_counter()
-    for _ in range(epochs):
-        train_epoch(model, train, opt, T)
-    dt = time.perf_counter() - t0
-    return dt, evaluate(model, test, T)[1]
+class _Trainer:
+    """One framework's model + optimizer; ``epoch()`` trains one pass over ``train``."""
+
+    def __init__(self, model: nn.Module, train, forward):
+        self.model, self.train, self.forward = model, train, forward
+        self.opt = torch.optim.Adam(model.parameters(), lr=LR)
+
+    def epoch(self) -> None:
+        self.model.train()
+        for x, y in self.train:
+            loss = F.cross_entropy(self.forward(x), y)
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+
+
+class _Ours(_Trainer):
+    def __init__(self, train):
+        super().__init__(SpikingNet(64, HIDDEN, 10, n_layers=1), train, None)
+
+    def epoch(self) -> None:
+        train_epoch(self.model, self.train, self.opt, T)
+
+    def predict(self, x):
+        return self.model(prepare_input(self.model, x, T))[0]
 
 
 class _SnnTorchNet(nn.Module):
@@ -57,60 +78,38 @@ class _SnnTorchNet(nn.Module):
         return counts
 
 
-def _run_snntorch(train, test, epochs: int) -> tuple[float, float]:
-    model = _SnnTorchNet()
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
-    t0 = time.perf_counter()
-    for _ in range(epochs):
-        model.train()
-        for x, y in train:
-            loss = F.cross_entropy(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    dt = time.perf_counter() - t0
-    return dt, _accuracy(model, test)
+class _SnnTorch(_Trainer):
+    def __init__(self, train):
+        model = _SnnTorchNet()
+        super().__init__(model, train, model)
+        self.predict = model
 
 
-def _run_spikingjelly(train, test, epochs: int) -> tuple[float, float]:
-    from spikingjelly.activation_based import functional, neuron, surrogate
+class _SpikingJelly(_Trainer):
+    def __init__(self, train):
+        from spikingjelly.activation_based import functional, neuron, surrogate
 
-    def lif():
-        return neuron.LIFNode(tau=10.0, decay_input=False, v_reset=None, detach_reset=True,
-                              surrogate_function=surrogate.ATan(), step_mode="m")
+        def lif():
+            return neuron.LIFNode(tau=10.0, decay_input=False, v_reset=None, detach_reset=True,
+                                  surrogate_function=surrogate.ATan(), step_mode="m")
 
-    net = nn.Sequential(nn.Linear(64, HIDDEN), lif(), nn.Linear(HIDDEN, 10), lif())
+        net = nn.Sequential(nn.Linear(64, HIDDEN), lif(), nn.Linear(HIDDEN, 10), lif())
 
-    class Wrapped(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = net
-
-        def forward(self, x):
-            out = self.net(x.unsqueeze(0).repeat(T, 1, 1)).sum(0)
-            functional.reset_net(self.net)
+        def forward(x):
+            out = net(x.unsqueeze(0).repeat(T, 1, 1)).sum(0)
+            functional.reset_net(net)
             return out
 
-    model = Wrapped()
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
-    t0 = time.perf_counter()
-    for _ in range(epochs):
-        model.train()
-        for x, y in train:
-            loss = F.cross_entropy(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    dt = time.perf_counter() - t0
-    return dt, _accuracy(model, test)
+        super().__init__(net, train, forward)
+        self.predict = forward
 
 
 @torch.no_grad()
-def _accuracy(model, loader) -> float:
-    model.eval()
+def _accuracy(trainer: _Trainer, loader) -> float:
+    trainer.model.eval()
     correct = n = 0
     for x, y in loader:
-        correct += int((model(x).argmax(1) == y).sum())
+        correct += int((trainer.predict(x).argmax(1) == y).sum())
         n += len(y)
     return correct / n
 
@@ -125,20 +124,29 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     torch.set_num_threads(args.threads)
     X_tr, X_te, y_tr, y_te = load_digits_data()
     n = len(X_tr) * args.epochs
-    runners = {"sw.training": _run_ours, "snntorch": _run_snntorch,
-               "spikingjelly": _run_spikingjelly}
-    rates: dict[str, float] = {}
-    print(f"digits 64-{HIDDEN}-10, T={T}, batch {BATCH}, {args.epochs} epoch(s), "
-          f"{args.threads} thread(s), torch {torch.__version__}")
-    for name, run in runners.items():
+    classes = {"sw.training": _Ours, "snntorch": _SnnTorch, "spikingjelly": _SpikingJelly}
+    trainers: dict[str, _Trainer] = {}
+    tests = {}
+    for name, cls in classes.items():
         if name in args.skip:
             continue
         torch.manual_seed(0)
-        train, test = make_loaders(X_tr, X_te, y_tr, y_te, BATCH, seed=0)
-        dt, acc = run(train, test, args.epochs)
-        rates[name] = n / dt
-        print(f"  {name:13s} {rates[name]:9.0f} samples/s   {dt:7.2f} s   val acc {acc:.1%}",
-              flush=True)
+        train, tests[name] = make_loaders(X_tr, X_te, y_tr, y_te, BATCH, seed=0)
+        trainers[name] = cls(train)
+    print(f"digits 64-{HIDDEN}-10, T={T}, batch {BATCH}, {args.epochs} epoch(s), "
+          f"{args.threads} thread(s), torch {torch.__version__}; epochs interleaved "
+          "round-robin so all frameworks see the same machine load")
+    seconds = dict.fromkeys(trainers, 0.0)
+    for _ in tqdm(range(args.epochs), desc="epochs", leave=False):
+        for name, tr in trainers.items():
+            t0 = time.perf_counter()
+            tr.epoch()
+            seconds[name] += time.perf_counter() - t0
+    rates: dict[str, float] = {}
+    for name, tr in trainers.items():
+        rates[name] = n / seconds[name]
+        print(f"  {name:13s} {rates[name]:9.0f} samples/s   {seconds[name]:7.2f} s   "
+              f"val acc {_accuracy(tr, tests[name]):.1%}", flush=True)
     ours = rates["sw.training"]
     for name, r in rates.items():
         if name != "sw.training":

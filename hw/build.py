@@ -32,6 +32,8 @@ import numpy as np
 __all__ = ["BuildError", "FitError", "BuildResult", "build", "load_model", "main"]
 
 TOP = "snn_top"
+ACTIVITY_SAMPLES = 100
+"""Samples the golden model runs to measure spike activity for the cycles/inference estimate."""
 STAGES = ("load model", "quantize + plan", "generate Verilog", "synthesize (yosys)",
           "place & route (nextpnr)", "pack bitstream (icepack)", "report")
 
@@ -238,10 +240,11 @@ def _activity_cycles(plan: Any, qnet: Any, network: Any, samples: Any) -> dict[s
                 and network.n_input == 64:
             from sw.training.data import load_digits_data
 
-            samples, source = load_digits_data()[1].numpy().astype(np.float64), "digits test set"
+            samples = load_digits_data()[1].numpy().astype(np.float64)[:ACTIVITY_SAMPLES]
+            source = "digits test set"
         else:
             rng = np.random.default_rng(0)
-            samples, source = rng.uniform(0, 1, (64, network.n_input)), "uniform random inputs"
+            samples, source = rng.uniform(0, 1, (ACTIVITY_SAMPLES, network.n_input)), "uniform random inputs"
     else:
         source = "given samples"
     g = run_golden(qnet, samples, record=True, progress=False)
@@ -302,7 +305,7 @@ def _print_report(report: dict[str, Any]) -> None:
     if not report["timing_met"]:
         print("  WARNING: timing not met at this clock; rebuild with a lower --clock-mhz")
     if report["needs_weight_load"]:
-        print("  weights in SPRAM: load them after configuration (sw.host.SNNDevice.load_weights)")
+        print("  weights are not in the bitstream: load them after configuration (sw.host.SNNDevice.load_weights)")
 
 
 def program(bitstream: Path, board: Any) -> int:

@@ -108,6 +108,16 @@ class QFormat:
     def __str__(self) -> str:
         return f"Q{self.int_bits}.{self.frac_bits}"
 
+    @classmethod
+    def parse(cls, text: str, overflow: Overflow = "saturate", rounding: Rounding = "nearest") -> "QFormat":
+        """``"Q8.8"`` (or ``"8.8"``) -> ``QFormat(8, 8, overflow, rounding)``."""
+        import re
+
+        m = re.fullmatch(r"\s*Q?(\d+)\.(\d+)\s*", str(text))
+        if m is None:
+            raise ValueError(f"a format looks like Q8.8 (int bits incl. sign . fraction bits), got {text!r}")
+        return cls(int(m.group(1)), int(m.group(2)), overflow, rounding)
+
     # -- core rules -----------------------------------------------------
     def fit(self, raw: np.ndarray | int) -> np.ndarray:
         """Apply the overflow rule to wide integers; returns int64 raws in range."""

@@ -42,7 +42,9 @@ FORMAT_NAME = "snn-ir"
 
 NEURON_KINDS = frozenset(
     {"lif", "if", "synaptic", "alif", "expif", "adex", "lapicque", "alpha",
-     "second_order_lif", "recurrent_lif"}
+     "second_order_lif", "recurrent_lif",
+     # reset variants of imported networks (sw.training.equations.IMPORT_EQUATIONS)
+     "lif_hard", "if_hard", "synaptic_hard", "lif_delayed", "synaptic_delayed"}
 )
 """Neuron kinds the equation compiler accepts."""
 

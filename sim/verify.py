@@ -156,7 +156,8 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append(f"{names[key]:<28}{row['samples']:>8}{100 * row['accuracy']:>9.2f}%   {note}")
     lines += ["", "agreement (same predicted class):"]
     for pair, value in report["agreement"].items():
-        lines.append(f"  {pair:<16}{100 * value:>7.2f} %")
+        n = m["rtl"]["samples"] if pair.endswith("-rtl") else report["samples"]
+        lines.append(f"  {pair:<16}{100 * value:>7.2f} %   ({n} samples)")
     lines += ["", "goals:"]
     for name, g in report["goals"].items():
         status = "met" if g["met"] else "NOT MET"

@@ -33,6 +33,8 @@ class CompiledNeuron:
         self.params: dict[str, float] = dict(program.params)
         sat = QFormat(self.fmt.int_bits, self.fmt.frac_bits, "saturate", self.fmt.rounding)
         self.params_raw: dict[str, int] = {k: int(sat.quantize(v)) for k, v in self.params.items()}
+        self._roots = [program.outputs[s] for s in self.states] + [program.spike]
+        self._order = topo_order(self._roots)
 
     def __repr__(self) -> str:
         return (f"CompiledNeuron(kind={self.kind!r}, fmt={self.fmt}, states={self.states}, "
@@ -41,8 +43,7 @@ class CompiledNeuron:
     def op_counts(self) -> dict[str, int]:
         """How many graph operations of each kind (``mul`` ones use a multiplier)."""
         counts: dict[str, int] = {}
-        roots = [self.program.outputs[s] for s in self.states] + [self.program.spike]
-        for node in topo_order(roots):
+        for node in self._order:
             if node.op not in ("const", "var"):
                 counts[node.op] = counts.get(node.op, 0) + 1
         return counts
@@ -90,8 +91,7 @@ class CompiledNeuron:
         env.update(self._raws("inputs", self.inputs, inputs))
         shape = np.broadcast_shapes(*(a.shape for a in env.values()))
         env = {k: np.broadcast_to(v, shape) for k, v in env.items()}
-        roots = [self.program.outputs[s] for s in self.states] + [self.program.spike]
-        values = evaluate(roots, env, self.fmt)
+        values = evaluate(self._roots, env, self.fmt, self._order)
         new_state = {s: np.array(v, dtype=np.int64) for s, v in zip(self.states, values)}
         return np.array(values[-1], dtype=np.int64), new_state
 

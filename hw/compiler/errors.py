@@ -21,7 +21,7 @@ class CompileError(ValueError):
         text = f"{where}{message}"
         if snippet:
             text += f" (in `{snippet}`)"
-        if source_line is not None and col is not None:
+        if source_line is not None and col is not None and "\n" not in source_line:
             text += f"\n    {source_line}\n    {' ' * (col - 1)}^"
         super().__init__(text)
 

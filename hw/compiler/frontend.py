@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import ast
 import math
+import operator
 import re
 import textwrap
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hw.fixed import QFormat
 
@@ -78,6 +79,7 @@ class _Piece:
     line: int = 1
     col_shift: int = 0
     full_line: str | None = None
+    label: str | None = None  # e.g. "threshold": positions are then within that string
 
 
 class _Builder:
@@ -101,8 +103,11 @@ class _Builder:
         if lineno == 1:
             col += self.piece.col_shift
             src_line = self.piece.full_line if self.piece.full_line is not None else src_line
-        return CompileError(msg, line=self.piece.line + lineno - 1, col=col,
-                            snippet=ast.get_source_segment(self.piece.source, node), source_line=src_line)
+        snippet = ast.get_source_segment(self.piece.source, node)
+        if self.piece.label is not None:
+            return CompileError(f"{self.piece.label}, column {col}: {msg}", snippet=snippet,
+                                source_line=src_line, col=col)
+        return CompileError(msg, line=self.piece.line + lineno - 1, col=col, snippet=snippet, source_line=src_line)
 
     def src(self, node: ast.AST) -> str:
         return ast.get_source_segment(self.piece.source, node) or ast.unparse(node)
@@ -147,7 +152,10 @@ class _Builder:
     # -- operators --------------------------------------------------------
     def binop(self, op: str, a, b, where: ast.AST | None, src: str):
         if isinstance(a, _F) and isinstance(b, _F):
-            return _F(self._fold(op, a.value, b.value, where), src, where)
+            try:
+                return _F(self._fold(op, a.value, b.value, where), src, where)
+            except OverflowError:
+                raise self.err(where, "this constant expression overflows") from None
         if op in ("+", "-"):
             if isinstance(b, _F) and b.value == 0.0:
                 return self.fixed(a, where)
@@ -221,6 +229,8 @@ class _Builder:
                     return self.scale(other, _F(arg.fval * c.value, f"{arg.src} * {c.src}"), where, src)
         if x.op == "neg":  # -(a) * c -> a * (-c)
             return self.scale(x.args[0], _F(-c.value, f"-{c.src}"), where, src)
+        if x.op in ("shr", "shl") and x.fval is not None:  # a shift that came from a constant factor
+            return self.scale(x.args[0], _F(x.fval * c.value, f"{x.fval:g} * {c.src}"), where, src)
         v = c.value
         if v == 0.0:
             return _F(0.0, src)
@@ -231,7 +241,7 @@ class _Builder:
         exponent = math.log2(abs(v))
         if v > 0 and exponent == int(exponent):
             k = int(exponent)
-            return Node("shl" if k > 0 else "shr", (x,), "fixed", abs(k), src)
+            return Node("shl" if k > 0 else "shr", (x,), "fixed", abs(k), src, v)
         return Node("mul", (x, self.const(c, where)), "fixed", None, src)
 
     def neg(self, a, where, src: str):
@@ -246,8 +256,8 @@ class _Builder:
 
     def compare(self, op: str, a, b, where, src: str):
         if isinstance(a, _F) and isinstance(b, _F):
-            import operator as _op
-            fn = {">": _op.gt, ">=": _op.ge, "<": _op.lt, "<=": _op.le, "==": _op.eq, "!=": _op.ne}[op]
+            fn = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+                  "==": operator.eq, "!=": operator.ne}[op]
             return _F(float(fn(a.value, b.value)), src)
         return Node("cmp", (self.fixed(a, where), self.fixed(b, where)), "bool", op, src)
 
@@ -464,7 +474,7 @@ def build_ode_program(ode_text: str, *, threshold: str, reset: str, params: dict
         new[state] = b.fixed(value, tree)
     b.env.update(new)  # simultaneous (forward Euler) update
 
-    b.piece = _Piece(threshold.strip(), 0, 0, None)
+    b.piece = _Piece(threshold.strip(), label="threshold")
     try:
         th = ast.parse(threshold.strip(), mode="eval").body
     except SyntaxError as e:
@@ -472,7 +482,8 @@ def build_ode_program(ode_text: str, *, threshold: str, reset: str, params: dict
     spike = b.expr(th)
     if isinstance(spike, _F) or spike.kind != "bool":
         raise CompileError(f"the threshold must be a comparison such as `v > -50`, got `{threshold}`")
-    b.piece = _Piece("\n".join(part.strip() for part in reset.replace(";", "\n").splitlines()), 0, 0, None)
+    b.env["spike"] = spike  # a reset statement may read it (it is 1 wherever the reset applies)
+    b.piece = _Piece("\n".join(part.strip() for part in reset.replace(";", "\n").splitlines()), label="reset")
     try:
         reset_tree = ast.parse(b.piece.source, mode="exec")
     except SyntaxError as e:

@@ -52,7 +52,8 @@ class Node:
         attr: the raw value (``const``), the name (``var``), the comparison
             (``cmp``) or the shift amount (``shr``/``shl``).
         src: source snippet, for error messages.
-        fval: the float value before quantization (``const`` only).
+        fval: the float value before quantization (``const``), or the constant factor a
+            ``shr``/``shl`` stands for when it came from a multiplication (so it can be folded).
     """
 
     op: str
@@ -135,14 +136,17 @@ def _eval_node(node: Node, v: list[np.ndarray], fmt: QFormat, env: dict[str, np.
     raise AssertionError(f"unknown op {op}")
 
 
-def evaluate(roots: list[Node], env: dict[str, np.ndarray], fmt: QFormat) -> list[np.ndarray]:
+def evaluate(roots: list[Node], env: dict[str, np.ndarray], fmt: QFormat,
+             order: list[Node] | None = None) -> list[np.ndarray]:
     """Raw int64 values of ``roots`` given raw int64 arrays for every ``var`` name in ``env``.
+
+    ``order`` may pass a precomputed ``topo_order(roots)``.
 
     Raises:
         FixedOverflowError: in ``trap`` mode, naming the term that overflowed.
     """
     values: dict[int, np.ndarray] = {}
-    for node in topo_order(roots):
+    for node in (order if order is not None else topo_order(roots)):
         args = [values[id(a)] for a in node.args]
         try:
             values[id(node)] = _eval_node(node, args, fmt, env)

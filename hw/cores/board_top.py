@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from amaranth import Elaboratable, Module
+from amaranth import ClockDomain, Elaboratable, Module
 from amaranth.build import ResourceError
+from amaranth.lib import io
 
 from hw.cores.clocking import ClockGen
 from hw.cores.host_io import HostInterface
@@ -33,14 +34,19 @@ class BoardTop(Elaboratable):
 
     def elaborate(self, platform) -> Module:
         m = Module()
+        m.domains.sync = ClockDomain("sync")
         m.submodules.clocking = self.clockgen
         m.submodules.host = host = HostInterface(self.plan, self.divisor)
-        uart = platform.request("uart", 0)
-        m.d.comb += [host.rx.eq(uart.rx.i), uart.tx.o.eq(host.tx)]
+        lines = {sub.name: "-" for sub in platform.lookup("uart", 0).ios}  # rx, tx (+ flow control)
+        uart = platform.request("uart", 0, dir=lines)
+        m.submodules.uart_rx = rx_buf = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = tx_buf = io.Buffer("o", uart.tx)
+        m.d.comb += [host.rx.eq(rx_buf.i), tx_buf.o.eq(host.tx)]
         try:
-            led = platform.request("led", 0)
+            led = platform.request("led", 0, dir="-")
         except ResourceError:  # a board without a plain user LED
             led = None
         if led is not None:
-            m.d.comb += led.o.eq(host.busy)
+            m.submodules.led = led_buf = io.Buffer("o", led)
+            m.d.comb += led_buf.o.eq(host.busy)
         return m

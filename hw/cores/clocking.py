@@ -67,7 +67,7 @@ def _filter_range(f_pfd: float) -> int:
 
 
 class ClockGen(Elaboratable):
-    """Creates the ``sync`` domain at ``f_out`` and holds it in reset until the clock is stable.
+    """Drives the ``sync`` domain (defined by the parent) at ``f_out``; holds it in reset until stable.
 
     Parameters:
         source: ``"pll_pad"`` (PLL fed by the clock pin, iCE40 UP boards),
@@ -93,8 +93,7 @@ class ClockGen(Elaboratable):
             self.f_out = f_in
 
     def elaborate(self, platform) -> Module:
-        m = Module()
-        m.domains.sync = ClockDomain("sync")
+        m = Module()  # drives the ``sync`` domain, which the parent defines
         locked = Signal()
         if self.source == "hfosc":
             m.submodules.hfosc = Instance("SB_HFOSC", p_CLKHF_DIV=f"0b{self.hfosc_div:02b}",

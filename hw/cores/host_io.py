@@ -10,7 +10,7 @@ info        ``'I'``                                    ``'I'``, n_in u16, n_out 
 load        ``'W'``, addr u24, count u16, count x u16  ``'K'`` (``loaded`` becomes 1)
 sample      ``'S'``, n_in x i16 raw input words        ``'R'``, n_out x u16 spike counts,
                                                        class u16, cycles u32  -- or ``'E'`` when
-                                                       SPRAM weights were never loaded
+                                                       host-loaded weights were never loaded
 other       any other byte                             ``'?'``
 ==========  =========================================  ==========================================
 

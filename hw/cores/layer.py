@@ -18,7 +18,7 @@ Weights: ``P`` lanes (accumulators), each with its own bank (layout in
 multiplier per lane (iCE40 DSP), spikes only adders.  Accumulation pipeline:
 item issue -> source read -> weight read -> product/term register -> accumulate.
 Neuron updates then run one per cycle: issue (rounding of the lane's accumulator)
--> saturation + state/current reads -> compiled datapath + state write.
+-> saturation + state/current reads -> compiled datapath -> state/spike/count writes.
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ class LayerUnit(wiring.Component):
         # -- memories ------------------------------------------------------
         banks = []
         for bank in lp.banks:
-            wb = WeightBank(w, bank.depth, lp.bank_words(bank.lane), spram=bank.spram)
+            wb = WeightBank(w, bank.depth, lp.bank_words(bank.lane) if bank.preload else None,
+                            spram=bank.spram)
             m.submodules[f"bank{bank.lane}"] = wb
             sel = self.ld_en & (self.ld_bank == bank.index)
             m.d.comb += [wb.waddr.eq(self.ld_addr), wb.wdata.eq(self.ld_data), wb.we.eq(sel)]
@@ -139,7 +140,7 @@ class LayerUnit(wiring.Component):
             with m.If(v3):
                 m.d.sync += accs[k].eq(Mux(b3, terms[k], accs[k] + terms[k]))
 
-        # -- neuron update pipeline: u0 issue, u1 round + memory reads, u2 datapath + writes --
+        # -- neuron update pipeline: u0 issue, u1 round + reads, u2 datapath, u3 writes --
         o_issue = Signal(range(n_out + 1))
         lane = Signal(range(P + 1))
         u0 = Signal()
@@ -155,7 +156,7 @@ class LayerUnit(wiring.Component):
         with m.If(u0):
             for k in range(P - 1):
                 m.d.sync += accs[k].eq(accs[k + 1])
-        m.d.comb += [st_rd.addr.eq(o1), spk_wr.addr.eq(self.n_spikes), spk_wr.data.eq(o2)]
+        m.d.comb += [st_rd.addr.eq(o1), spk_wr.addr.eq(self.n_spikes)]
         if lp.analog:
             m.d.comb += [cur_rd.addr.eq(o1), cur_wr.addr.eq(o2), cur_wr.data.eq(cur2)]
         if lp.count:
@@ -173,28 +174,39 @@ class LayerUnit(wiring.Component):
             m.d.comb += getattr(dp, f"in_{name}").eq(0)
         for s, name in enumerate(states):
             m.d.comb += getattr(dp, f"st_{name}").eq(st_rd.data[s * w:(s + 1) * w].as_signed())
+        # u3: the datapath's results are registered, then written (keeps the spike
+        # bookkeeping off the datapath's long combinational path)
         new_state = Signal(self.n_states * w)
         for s, name in enumerate(states):
             m.d.comb += new_state[s * w:(s + 1) * w].eq(getattr(dp, f"out_{name}"))
+        u3, o3 = Signal(), Signal.like(o_issue)
+        state3, spike3 = Signal.like(new_state), Signal()
+        update_neurons = u2 if not lp.analog else (u2 & (mode != PREP))
+        m.d.sync += [u3.eq(update_neurons), o3.eq(o2), state3.eq(new_state), spike3.eq(dp.spike)]
+        m.d.comb += spk_wr.data.eq(o3)
+        if lp.count:
+            count3 = Signal(self.plan.count_bits)
+            m.d.sync += count3.eq(cnt_rd.data + 1)
 
         clearing = Signal()
-        m.d.comb += [st_wr.addr.eq(Mux(clearing, o_issue, o2)),
-                     st_wr.data.eq(Mux(clearing, 0, new_state))]
+        m.d.comb += [st_wr.addr.eq(Mux(clearing, o_issue, o3)),
+                     st_wr.data.eq(Mux(clearing, 0, state3))]
         if lp.count:
-            m.d.comb += [cnt_wr.addr.eq(Mux(clearing, o_issue, o2)),
-                         cnt_wr.data.eq(Mux(clearing, 0, cnt_rd.data + 1))]
+            m.d.comb += [cnt_wr.addr.eq(Mux(clearing, o_issue, o3)),
+                         cnt_wr.data.eq(Mux(clearing, 0, count3))]
+        if lp.analog:
+            m.d.comb += cur_wr.en.eq(u2 & (mode == PREP))
         with m.If(clearing):
             m.d.comb += st_wr.en.eq(1)
             if lp.count:
                 m.d.comb += cnt_wr.en.eq(1)
-        with m.Elif(u2):
-            if lp.analog:
-                with m.If(mode == PREP):
-                    m.d.comb += cur_wr.en.eq(1)
-                with m.Else():
-                    self._complete(m, dp, st_wr, spk_wr, cnt_wr if lp.count else None)
-            else:
-                self._complete(m, dp, st_wr, spk_wr, cnt_wr if lp.count else None)
+        with m.Elif(u3):
+            m.d.comb += st_wr.en.eq(1)
+            with m.If(spike3):
+                m.d.comb += spk_wr.en.eq(1)
+                m.d.sync += self.n_spikes.eq(self.n_spikes + 1)
+                if lp.count:
+                    m.d.comb += cnt_wr.en.eq(1)
 
         # -- control ------------------------------------------------------------
         drain = Signal(range(5))
@@ -245,17 +257,10 @@ class LayerUnit(wiring.Component):
                 with m.If(o_issue == n_out - 1):
                     m.next = "FLUSH"
             with m.State("FLUSH"):  # the last update is in u2
+                m.next = "FLUSH3"
+            with m.State("FLUSH3"):  # ... and now in u3
                 m.next = "FINISH"
             with m.State("FINISH"):
                 m.d.sync += self.done.eq(1)
                 m.next = "IDLE"
         return m
-
-    def _complete(self, m: Module, dp, st_wr, spk_wr, cnt_wr) -> None:
-        """Last update stage: write the new state, record a spike."""
-        m.d.comb += st_wr.en.eq(1)
-        with m.If(dp.spike):
-            m.d.comb += spk_wr.en.eq(1)
-            m.d.sync += self.n_spikes.eq(self.n_spikes + 1)
-            if cnt_wr is not None:
-                m.d.comb += cnt_wr.en.eq(1)

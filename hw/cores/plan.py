@@ -50,7 +50,8 @@ class Bank:
     Attributes:
         index: global bank number (upper bits of the load address).
         depth: words.
-        spram: placed in SPRAM (runtime-loaded) instead of EBR.
+        spram: placed in SPRAM instead of EBR.
+        preload: the bitstream initialises it (EBR only); otherwise the host loads it.
     """
 
     index: int
@@ -58,6 +59,7 @@ class Bank:
     lane: int
     depth: int
     spram: bool = False
+    preload: bool = True
 
     @property
     def ebr(self) -> int:
@@ -168,18 +170,22 @@ class NetworkPlan:
 
     @property
     def needs_load(self) -> bool:
-        """Some weights live in SPRAM and must be sent by the host after configuration."""
+        """Some weights are not in the bitstream and must be sent by the host after configuration."""
+        return any(not b.preload for b in self.banks)
+
+    @property
+    def uses_spram(self) -> bool:
         return any(b.spram for b in self.banks)
 
     def load_address(self, bank: Bank, offset: int = 0) -> int:
         return (bank.index << self.offset_bits) | offset
 
-    def load_image(self, spram_only: bool = False) -> list[tuple[int, np.ndarray]]:
-        """``[(start load address, raw words)]`` for every bank (or only the SPRAM ones)."""
+    def load_image(self, only_needed: bool = False) -> list[tuple[int, np.ndarray]]:
+        """``[(start load address, raw words)]`` for every bank (or only those the bitstream lacks)."""
         out = []
         for layer in self.layers:
             for bank in layer.banks:
-                if bank.spram or not spram_only:
+                if not (only_needed and bank.preload):
                     out.append((self.load_address(bank), layer.bank_words(bank.lane)))
         return out
 
@@ -217,21 +223,21 @@ class NetworkPlan:
                 neurons that spiked at each step (``None``: worst case, all spike).
         """
         T = self.timesteps
-        # Each layer command costs its busy cycles + 4 (start, flush, finish, done handshake).
-        total = 1 + sum(layer.n_out + 4 for layer in self.layers)          # start + clear
+        # Each layer command costs its busy cycles + 5 (start, 2 flush, finish, done handshake).
+        total = 1 + sum(layer.n_out + 5 for layer in self.layers)          # start + clear
         first = self.layers[0]
         if first.analog:
-            total += 4 + first.groups * (first.n_in + 5) + first.n_out    # static current
+            total += 5 + first.groups * (first.n_in + 5) + first.n_out    # static current
         for t in range(T):
             total += 1                                                      # next step
             for li, layer in enumerate(self.layers):
                 if layer.analog:
-                    total += layer.n_out + 4
+                    total += layer.n_out + 5
                 else:
                     s = (self.layers[li - 1].n_out if spikes_per_step is None
                          else int(spikes_per_step[li - 1][t]))
                     # per group: bias + s spike items, 4 drain cycles, then its lanes' updates
-                    total += 4 + layer.groups * (s + 5) + layer.n_out
+                    total += 5 + layer.groups * (s + 5) + layer.n_out
         return total + self.n_output + 2                                   # argmax + done
 
 
@@ -252,8 +258,14 @@ def plan_network(
     spike_lanes: int = 2,
     spram_blocks: int = 0,
     ebr_budget: int | None = None,
+    preload: bool | None = None,
 ) -> NetworkPlan:
     """Lay out dense layers (raw integer weights) on the engine.
+
+    ``preload``: EBR banks get their weights from the bitstream; ``None`` (default)
+    means yes unless some bank is in SPRAM -- the host must load those anyway, and
+    EBR initial contents make synthesis slow (yosys maps each distinct block RAM
+    content separately), so then every bank is loaded by the host.
 
     ``neurons`` are the ``hw.ir.Neuron`` of each layer, ``compiled`` their
     ``hw.compiler.CompiledNeuron`` (whose datapath the engine instantiates).
@@ -307,6 +319,11 @@ def plan_network(
             layer = layers[bank.layer]
             layer.banks[bank.lane] = Bank(bank.index, bank.layer, bank.lane, bank.depth, spram=True)
             free -= 1
+    if preload is None:
+        preload = not plan.uses_spram
+    for layer in layers:
+        layer.banks = [Bank(b.index, b.layer, b.lane, b.depth, b.spram, preload and not b.spram)
+                       for b in layer.banks]
     return plan
 
 

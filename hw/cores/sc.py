@@ -94,7 +94,7 @@ class SobolGen(wiring.Component):
         return m
 
 
-def _popcount(m: Module, bits: list) -> object:
+def _popcount(bits: list) -> object:
     """Balanced adder tree over single bits (returns an Amaranth value)."""
     level = [b for b in bits]
     while len(level) > 1:
@@ -205,7 +205,7 @@ class SCDotProduct(wiring.Component):
             with m.If(remaining == 1):
                 m.d.sync += busy.eq(0)
         with m.If(prod_valid):
-            m.d.sync += acc.eq(acc + _popcount(m, [prod[i] for i in range(self.n_lanes)]))
+            m.d.sync += acc.eq(acc + _popcount([prod[i] for i in range(self.n_lanes)]))
         m.d.comb += [self.ready.eq(ready), self.busy.eq(busy), self.count.eq(acc)]
         return m
 

@@ -1,7 +1,7 @@
 """``hw.models``: built-in network artifacts (``hw.ir`` files) shipped with the package.
 
-``digits.npz`` is the hardware digits net: ``SpikingNet(64, 128, 10, n_layers=1)``
-(64-128-10, LIF, T=25, direct encoding) trained on scikit-learn digits and exported
+``digits.npz`` is the default digits net: ``SpikingNet(64, 128, 10)``
+(64-128-128-10, LIF, T=25, direct encoding) trained on scikit-learn digits and exported
 with ``sw.export.to_ir``.  Its metadata records the float validation accuracy and
 the recipe; ``python -m sw.export.make_default`` regenerates it.
 """

@@ -5,7 +5,7 @@ network with ``hw.quantize`` (the one source of raws), plans it exactly as
 ``hw.build`` does for the iCEBreaker (SPRAM banks included), writes the
 engine's Verilog, and runs every sample back to back in one Icarus
 simulation (``sim.tb.network_tb``): the testbench first loads the weights
-through the load port (SPRAM has no power-up contents), then for each sample
+through the load port (SPRAM has no power-up contents; with SPRAM in the plan every bank is host-loaded), then for each sample
 writes the input RAM, pulses ``start`` and reads the spike counts, class and
 cycle count.  The result must equal ``sim.golden.run_golden`` bit for bit.
 
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RTLResult", "run_rtl", "run_plan_rtl", "simulate_core", "write_core_verilog",
+__all__ = ["RTLResult", "run_rtl", "run_plan_rtl", "run_host_session", "simulate_core", "write_core_verilog",
            "ice40_cells_sim", "spram_model"]
 
 TOPLEVEL = "snn_core"
@@ -81,7 +81,7 @@ def write_core_verilog(plan: Any, path: Path) -> list[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(to_verilog(NetworkCore(plan), TOPLEVEL))
-    return [path, spram_model(path.with_name("sb_spram256ka.v"))] if plan.needs_load else [path]
+    return [path, spram_model(path.with_name("sb_spram256ka.v"))] if plan.uses_spram else [path]
 
 
 def _quantize_and_plan(network: Any, fmt: Any, board: str) -> tuple[Any, Any]:
@@ -124,7 +124,7 @@ def run_plan_rtl(plan: Any, x_raw: np.ndarray, *, build_dir: str | Path | None =
     build_dir = Path(build_dir)
     try:
         sources = write_core_verilog(plan, build_dir / f"{TOPLEVEL}.v")
-        image = plan.load_image(spram_only=True)
+        image = plan.load_image(only_needed=True)
         addrs = np.concatenate([a + np.arange(len(w)) for a, w in image]) if image else np.zeros(0, np.int64)
         words = np.concatenate([w for _, w in image]) if image else np.zeros(0, np.int64)
         data, out = build_dir / "samples.npz", build_dir / "results.npz"
@@ -194,3 +194,65 @@ def simulate_core(plan: Any, x_raw: np.ndarray, *, load: bool = False) -> RTLRes
     sim.run()
     return RTLResult(np.array(counts, dtype=np.int64), np.array(preds, dtype=np.int64),
                      np.array(cycles, dtype=np.int64))
+
+
+HOST_TOPLEVEL = "snn_host"
+
+
+def run_host_session(plan: Any, session: Any, *, divisor: int = 8,
+                     build_dir: str | Path | None = None, timeout: float = 600.0) -> Any:
+    """Simulate ``HostInterface(plan)`` on Icarus with its UART behind a pseudo-terminal.
+
+    ``session(port)`` runs in a thread while the simulation runs; ``port`` is the
+    pty path to open with pyserial (e.g. ``sw.host.SNNDevice(port)``).  Returns what
+    ``session`` returned; re-raises what it raised.
+    """
+    import threading
+    import time
+
+    from hw.cores.host_io import HostInterface
+    from hw.toolchain import to_verilog
+    from sim.tb.runner import run_cocotb
+
+    tmp = None
+    if build_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="snn_host_")
+        build_dir = tmp.name
+    build_dir = Path(build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    path_file, done_file = build_dir / "pty_path", build_dir / "pty_done"
+    for f in (path_file, done_file):
+        f.unlink(missing_ok=True)
+    top = build_dir / f"{HOST_TOPLEVEL}.v"
+    top.write_text(to_verilog(HostInterface(plan, divisor), HOST_TOPLEVEL))
+    sources = [top] + ([spram_model(build_dir / "sb_spram256ka.v")] if plan.uses_spram else [])
+    outcome: dict[str, Any] = {}
+
+    def client() -> None:
+        try:
+            deadline = time.monotonic() + timeout
+            while not path_file.exists():
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the simulation never opened its pseudo-terminal")
+                time.sleep(0.1)
+            outcome["value"] = session(path_file.read_text().strip())
+        except BaseException as err:  # handed to the caller below
+            outcome["error"] = err
+        finally:
+            done_file.write_text("done")
+
+    thread = threading.Thread(target=client, daemon=True)
+    thread.start()
+    try:
+        run_cocotb(verilog_sources=sources, toplevel=HOST_TOPLEVEL, test_module="sim.tb.uart_tb",
+                   build_dir=build_dir / "sim",
+                   extra_env={"SNN_UART_DIVISOR": str(divisor), "SNN_PTY_PATH_FILE": str(path_file),
+                              "SNN_PTY_DONE_FILE": str(done_file)})
+    finally:
+        done_file.write_text("done")
+        thread.join(timeout=30)
+        if tmp is not None:
+            tmp.cleanup()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")

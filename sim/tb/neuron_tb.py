@@ -49,6 +49,11 @@ def _compare(name: str, got: np.ndarray, want: np.ndarray, context: dict[str, np
     return lines
 
 
+def _uint(value) -> int:
+    """Unsigned int of a cocotb value (1-bit ports read as ``Logic``, wider as ``LogicArray``)."""
+    return value.to_unsigned() if hasattr(value, "to_unsigned") else int(value)
+
+
 def _write(handle, value: int, width: int) -> None:
     handle.value = int(value) & ((1 << width) - 1)  # two's complement on the wire
 
@@ -87,7 +92,6 @@ async def array_matches_golden(dut) -> None:
     cycles = len(vec["req_valid"])
     inputs = [k[len("req_"):] for k in vec if k.startswith("req_in_")]
     states = [k[len("exp_"):] for k in vec if k.startswith("exp_out_")]
-    has_index = hasattr(dut, "index")  # absent when n_neurons == 1 (a 0-bit port)
     cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
     dut.rst.value = 1
     dut.valid.value = 0
@@ -99,8 +103,7 @@ async def array_matches_golden(dut) -> None:
     for c in range(cycles + 3):
         if c < cycles:
             dut.valid.value = req["req_valid"][c]
-            if has_index:
-                dut.index.value = req["req_index"][c]
+            dut.index.value = req["req_index"][c]
             dut.first.value = req["req_first"][c]
             for k in inputs:
                 _write(getattr(dut, k), req[f"req_{k}"][c], width)
@@ -108,7 +111,7 @@ async def array_matches_golden(dut) -> None:
             dut.valid.value = 0
         await FallingEdge(dut.clk)
         if int(dut.out_valid.value):
-            got["index"].append(int(dut.out_index.value.to_unsigned()) if has_index else 0)
+            got["index"].append(_uint(dut.out_index.value))
             got["spike"].append(int(dut.spike.value))
             for s in states:
                 got[s].append(getattr(dut, s).value.to_signed())

@@ -1,8 +1,8 @@
 """Regenerate the built-in digits model ``hw/models/digits.npz``.
 
 ``python -m sw.export.make_default [--seed 0] [--out PATH]`` trains the hardware
-digits net exactly as the main training job does -- ``SpikingNet(64, 128, 10,
-n_layers=1)`` (64-128-10, LIF beta 0.9, atan surrogate), T=25 with the sample
+digits net exactly as the main training job does -- ``SpikingNet(64, 128, 10)``
+(two hidden layers: 64-128-128-10, LIF beta 0.9, atan surrogate), T=25 with the sample
 presented every step, Adam lr 2e-3, batch 64, 10 epochs on scikit-learn digits
 (``load_digits_data``: 80/20 split, random_state 42) -- exports it with
 ``sw.export.to_ir`` and records in the metadata the recipe, the float (torch)
@@ -17,7 +17,7 @@ import platform
 import sys
 from pathlib import Path
 
-RECIPE = {"model": "SpikingNet(64, 128, 10, n_layers=1)", "timesteps": 25, "encoding": "direct",
+RECIPE = {"model": "SpikingNet(64, 128, 10)", "timesteps": 25, "encoding": "direct",
           "optimizer": "Adam", "lr": 2e-3, "batch_size": 64, "epochs": 10,
           "dataset": "sklearn digits /16, train_test_split(test_size=0.2, random_state=42)"}
 
@@ -37,7 +37,7 @@ def make_default(out: Path, seed: int = 0, epochs: int = 10, progress: bool = Tr
     np.random.seed(seed)
     X_tr, X_te, y_tr, y_te = load_digits_data()
     train, test = make_loaders(X_tr, X_te, y_tr, y_te, batch_size=RECIPE["batch_size"], seed=seed)
-    model = SpikingNet(64, 128, 10, n_layers=1)
+    model = SpikingNet(64, 128, 10)
     opt = torch.optim.Adam(model.parameters(), lr=RECIPE["lr"])
     T = RECIPE["timesteps"]
     history = []
@@ -49,7 +49,7 @@ def make_default(out: Path, seed: int = 0, epochs: int = 10, progress: bool = Tr
                         "val_acc": round(val_acc, 5)})
         bar.set_postfix(loss=f"{loss:.3f}", val=f"{val_acc:.3f}")
     _, float_acc = evaluate(model, test, T)
-    net = to_ir(model, timesteps=T, encoding="direct", name="digits-64-128-10")
+    net = to_ir(model, timesteps=T, encoding="direct", name="digits-64-128-128-10")
     x, y = X_te.numpy(), y_te.numpy()
     f64 = simulate_float(net, x, progress=False).accuracy(y)
     q = run_golden(net, x, Q8_8, progress=False).accuracy(y)

@@ -142,6 +142,8 @@ def to_ir(model: Any, *, timesteps: int = 25, encoding: str = "direct", name: st
     """
     if encoding not in ENCODINGS:
         raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
+    while hasattr(model, "module") and not hasattr(model, "lifs"):  # DataParallel / DDP wrapper
+        model = model.module
     if hasattr(model, "convs") and hasattr(model, "fc") and hasattr(model, "lifs"):
         layers, shape = _conv_layers(model, input_shape)
     elif hasattr(model, "fcs") and hasattr(model, "lifs"):

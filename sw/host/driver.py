@@ -73,14 +73,14 @@ class SNNDevice:
         return reply
 
     def info(self) -> DeviceInfo:
-        """Network shape the device runs and whether its SPRAM weights are loaded."""
+        """Network shape the device runs and whether its host-loaded weights are loaded."""
         self._info = parse_info(self._exchange(info_request(), INFO_REPLY_SIZE))
         return self._info
 
     def load_weights(self, plan: Any, *, all_banks: bool = False) -> int:
-        """Send the plan's SPRAM banks (or every bank) to the device; returns words sent."""
+        """Send the weight banks the bitstream lacks (or every bank) to the device; returns words sent."""
         sent = 0
-        for address, words in plan.load_image(spram_only=not all_banks):
+        for address, words in plan.load_image(only_needed=not all_banks):
             for start in range(0, len(words), MAX_LOAD_WORDS):
                 chunk = words[start:start + MAX_LOAD_WORDS]
                 reply = self._exchange(load_request(address + start, chunk), 1)

@@ -83,7 +83,7 @@ def sample_reply_size(n_output: int) -> int:
 
 def parse_sample_reply(reply: bytes, n_output: int) -> SampleReply:
     if reply[:1] == b"E":
-        raise ProtocolError("the device's SPRAM weights are not loaded: call load_weights() first")
+        raise ProtocolError("the device's weights are not loaded: call load_weights() first")
     if len(reply) != sample_reply_size(n_output) or reply[:1] != b"R":
         raise ProtocolError(f"bad sample reply ({len(reply)} bytes, starts {reply[:1]!r})")
     counts = np.frombuffer(reply[1:1 + 2 * n_output], dtype="<u2").astype(np.int64)

@@ -35,9 +35,6 @@ class _NumpyOps:
     def zeros(self, n: int) -> np.ndarray:
         return np.zeros(n, dtype=np.float64)
 
-    def full(self, n: int, value: float) -> np.ndarray:
-        return np.full(n, value, dtype=np.float64)
-
     def scalar(self, value: float) -> np.ndarray:
         return np.array(value, dtype=np.float64)
 
@@ -47,8 +44,14 @@ class _NumpyOps:
     def work(self, x: np.ndarray) -> np.ndarray:
         return x if x.dtype in (np.float32, np.float64) else x.astype(np.float32)
 
-    def rms(self, x: np.ndarray) -> np.ndarray:
-        return np.sqrt(np.mean(np.square(x, dtype=np.float64)))
+    def norm(self, x: np.ndarray) -> np.ndarray:
+        return np.sqrt(np.sum(np.square(x, dtype=np.float64)))
+
+    def stack(self, xs: list[Any]) -> np.ndarray:
+        return np.asarray(xs, dtype=np.float64)
+
+    def vector(self, values: list[int]) -> np.ndarray:
+        return np.asarray(values, dtype=np.float64)
 
     def cast(self, x: np.ndarray, dtype: Any) -> np.ndarray:
         return x.astype(dtype)
@@ -86,9 +89,6 @@ class _TorchOps:
     def zeros(self, n: int) -> Any:
         return self.torch.zeros(n, dtype=self.dtype, device=self.device)
 
-    def full(self, n: int, value: float) -> Any:
-        return self.torch.full((n,), value, dtype=self.dtype, device=self.device)
-
     def scalar(self, value: float) -> Any:
         return self.torch.tensor(value, dtype=self.dtype, device=self.device)
 
@@ -99,9 +99,17 @@ class _TorchOps:
         keep = (self.torch.float32, self.dtype)
         return x if x.dtype in keep else x.to(self.torch.float32)
 
-    def rms(self, x: Any) -> Any:
-        # float64 keeps tiny (vanishing) and huge (exploding) norms representable
-        return self.torch.linalg.vector_norm(x, dtype=self.dtype) / (x.numel() ** 0.5)
+    def norm(self, x: Any) -> Any:
+        # In the input precision: a float64 norm of float32 data costs 3x, and
+        # float32 holds RMS values from ~1e-19 to ~1e19 (beyond: 0 or inf,
+        # which still read as vanishing or exploding).
+        return self.torch.linalg.vector_norm(self.work(x))
+
+    def stack(self, xs: list[Any]) -> Any:
+        return self.torch.stack(xs).to(self.dtype)
+
+    def vector(self, values: list[int]) -> Any:
+        return self.torch.tensor(values, dtype=self.dtype, device=self.device)
 
     def cast(self, x: Any, dtype: Any) -> Any:
         return x.to(dtype)
@@ -144,18 +152,21 @@ def neuron_count(shape: tuple[int, ...], time_major: bool, what: str) -> int:
     return n
 
 
+def check_trailing(shape: tuple[int, ...], n: int, what: str, layer: str) -> None:
+    """Check that ``shape`` is (samples..., *neurons) with ``n`` neurons after >= 1 sample axis."""
+    trailing, i = 1, len(shape)
+    while trailing < n and i > 0:
+        i -= 1
+        trailing *= int(shape[i])
+    if trailing != n or i == 0 or 0 in shape:
+        raise ValueError(
+            f"layer {layer!r}: {what} of shape {shape} does not end in the layer's "
+            f"{n} neurons after a batch axis (the spikes fixed the neuron count)")
+
+
 def _rows(x: Any, n: int, what: str, layer: str) -> Any:
     """View ``x`` as (samples, n), checking its trailing axes hold ``n`` neurons."""
-    size = int(np.prod(x.shape)) if len(x.shape) else 1
-    trailing = 1
-    for d in reversed(tuple(x.shape)):
-        if trailing == n:
-            break
-        trailing *= int(d)
-    if size == 0 or size % n or trailing != n:
-        raise ValueError(
-            f"layer {layer!r}: {what} of shape {tuple(x.shape)} does not end in the layer's "
-            f"{n} neurons (the spikes fixed the neuron count)")
+    check_trailing(tuple(x.shape), n, what, layer)
     return x.reshape(-1, n)
 
 
@@ -180,8 +191,7 @@ class Snapshot:
 
 
 _GRAD_BUFFER = 256
-"""Per-step gradient norms are parked in a fixed buffer and folded in bulk
-(a handful of tiny tensor ops per step would cost more than the norm itself)."""
+"""Per-step gradient norms waiting to be folded, at most (fixed memory)."""
 
 
 class LayerAccumulator:
@@ -211,8 +221,8 @@ class LayerAccumulator:
         self.g_sum = ops.scalar(0.0)
         self.g_max = ops.scalar(0.0)
         self.g_finite = ops.scalar(0.0)
-        self._g_buf = ops.zeros(_GRAD_BUFFER)
-        self._g_pending = 0
+        self._g_norms: list[Any] = []
+        self._g_sizes: list[int] = []
 
     @property
     def backend(self) -> str:
@@ -281,25 +291,29 @@ class LayerAccumulator:
     def add_gradients(self, gradients: Any) -> None:
         """Fold one step of gradients: their root-mean-square magnitude."""
         x = self.ops.coerce(gradients)
-        if (x.size if isinstance(x, np.ndarray) else x.numel()) == 0:
+        size = x.size if isinstance(x, np.ndarray) else x.numel()
+        if size == 0:
             raise ValueError(f"layer {self.layer!r}: gradients are empty")
-        self._g_buf[self._g_pending] = self.ops.rms(x)
-        self._g_pending += 1
+        # Park the raw norm (a 0-d array, not yet read: no device sync) and fold
+        # the buffer in bulk; per-step scalar arithmetic would cost more than the norm.
+        self._g_norms.append(self.ops.norm(x))
+        self._g_sizes.append(size)
         self.g_steps += 1
-        if self._g_pending == _GRAD_BUFFER:
+        if len(self._g_norms) == _GRAD_BUFFER:
             self._fold_gradients()
 
     def _fold_gradients(self) -> None:
-        if not self._g_pending:
+        if not self._g_norms:
             return
         ops = self.ops
-        vals = self._g_buf[: self._g_pending]
+        vals = ops.stack(self._g_norms) / ops.vector(self._g_sizes) ** 0.5
         finite = ops.isfinite(vals)
         vals = ops.where(finite, vals, 0.0)
         self.g_sum += vals.sum()
         self.g_max = ops.maximum(self.g_max, vals.max())
         self.g_finite += ops.f64(finite).sum()
-        self._g_pending = 0
+        self._g_norms.clear()
+        self._g_sizes.clear()
 
     def merge(self, other: LayerAccumulator) -> None:
         """Add another accumulator of the same layer (e.g. a closed epoch) into this one."""

@@ -66,6 +66,7 @@ def plot_report(report: ProfileReport, path: str | Path,
         ax.bar(x + 0.2, peaks, width=0.4, label="max per-step norm")
         positive = [v for v in norms + peaks if np.isfinite(v) and v > 0]
         if positive:
+            ax.set_ylim(min(positive) / 3, max(positive) * 3)  # before log: no 0 limit
             ax.set_yscale("log")
         ax.legend(fontsize=7)
     ax.set_xticks(x, names)

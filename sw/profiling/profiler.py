@@ -11,12 +11,13 @@ only appears late is reported even when the run average hides it.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .accumulators import LayerAccumulator, is_torch_tensor, neuron_count
+from .accumulators import LayerAccumulator, check_trailing, is_torch_tensor, neuron_count
 from .detectors import build_layer_stats, detect_all
-from .report import ProfileReport
+from .report import Pathology, ProfileReport
 from .thresholds import Thresholds
 
 WINDOWS = ("all", "epoch")
@@ -33,6 +34,10 @@ class SpikeProfiler:
         thresholds: a full :class:`Thresholds` (the three arguments above then
             override its fields only when given explicitly).
         keep_epochs: how many closed epoch reports to keep (oldest dropped).
+        voltage_every: fold the voltages of every k-th recorded step of a layer
+            (1: all).  Voltages cost four passes over the data against one for
+            spikes; a sample of steps estimates their moments without bias,
+            while firing rates and gradient norms always use every step.
         **more: any other :class:`Thresholds` field (``silent_threshold``, ...).
 
     Attributes:
@@ -43,7 +48,7 @@ class SpikeProfiler:
                  saturated_threshold: float | None = None,
                  gradient_explosion_ratio: float | None = None, *,
                  thresholds: Thresholds | None = None, keep_epochs: int = 1000,
-                 **more: float) -> None:
+                 voltage_every: int = 1, **more: float) -> None:
         base = (thresholds or Thresholds()).to_dict()
         given = {"dead_threshold": dead_threshold, "saturated_threshold": saturated_threshold,
                  "gradient_explosion_ratio": gradient_explosion_ratio, **more}
@@ -54,9 +59,14 @@ class SpikeProfiler:
         self.thresholds = Thresholds(**base)
         if keep_epochs < 1:
             raise ValueError(f"keep_epochs must be >= 1, got {keep_epochs}")
+        if isinstance(voltage_every, bool) or not isinstance(voltage_every, int) \
+                or voltage_every < 1:
+            raise ValueError(f"voltage_every must be an int >= 1, got {voltage_every!r}")
+        self.voltage_every = voltage_every
         self._epoch_reports: deque[ProfileReport] = deque(maxlen=keep_epochs)
         self._params: dict[str, dict[str, float]] = {}
         self._cells: dict[str, Any] = {}
+        self._voltage_every: dict[str, int] = {}
         self._handles: list[Any] = []
         self.reset()
 
@@ -68,15 +78,6 @@ class SpikeProfiler:
         self._order: list[str] = []
         self._epochs_closed = 0
         self._epoch_reports.clear()
-
-    def _layer(self, layer: str, n_neurons: int, example: Any) -> LayerAccumulator:
-        acc = self._window.get(layer)
-        if acc is None:
-            if layer not in self._order:
-                self._order.append(layer)
-            acc = LayerAccumulator(layer, n_neurons, example)
-            self._window[layer] = acc
-        return acc
 
     def record_step(self, layer: str, spikes: Any, voltages: Any = None, gradients: Any = None,
                     *, time_major: bool = False,
@@ -108,9 +109,22 @@ class SpikeProfiler:
             raise TypeError(f"layer {layer!r}: spikes must be a numpy array or torch tensor, "
                             f"got {type(spikes).__name__}")
         n = neuron_count(shape, time_major, f"layer {layer!r}: spikes")
-        acc = self._layer(layer, n, spikes)
-        acc.add_spikes(spikes, time_major)
+        # Validate every argument before folding anything: no half-recorded steps.
         if voltages is not None:
+            check_trailing(tuple(getattr(voltages, "shape", ())), n, "voltages", layer)
+        if gradients is not None and 0 in tuple(getattr(gradients, "shape", (0,))):
+            raise ValueError(f"layer {layer!r}: gradients are empty")
+        acc = self._window.get(layer)
+        if acc is None:
+            acc = LayerAccumulator(layer, n, spikes)
+            acc.add_spikes(spikes, time_major)
+            self._window[layer] = acc
+            if layer not in self._order:
+                self._order.append(layer)
+        else:
+            acc.add_spikes(spikes, time_major)
+        every = self._voltage_every.get(layer, self.voltage_every)
+        if voltages is not None and (acc.n_steps - 1) % every == 0:
             acc.add_voltages(voltages)
         if gradients is not None:
             acc.add_gradients(gradients)
@@ -226,14 +240,17 @@ class SpikeProfiler:
 
     # ------------------------------------------------------------------ model hooks
     def attach(self, model: Any, layers: Iterable[str] | None = None, *,
-               gradients: bool = True) -> SpikeProfiler:
+               gradients: bool = True, voltage_every: int = 4) -> SpikeProfiler:
         """Record every cell of ``model`` automatically (no ``record_step`` calls needed).
 
         Registers an observer on each module that has ``add_observer`` (the
         ``sw.training`` cells), named by ``model.named_modules()``; with
         ``gradients`` the gradient flowing into each cell's spikes is recorded
         on the backward pass.  The cells' ``equation_params()`` feed the
-        suggestions.  Returns ``self``; usable as a context manager that detaches.
+        suggestions.  ``voltage_every`` samples the membrane trajectory of
+        every k-th forward per cell (1: all), which keeps the profiler under
+        10 % of a digits training epoch; firing rates and gradients use every
+        forward.  Returns ``self``; usable as a context manager that detaches.
 
         Raises:
             ValueError: when the model has no observable cell, or a named layer is missing.
@@ -251,9 +268,17 @@ class SpikeProfiler:
         if not cells:
             raise ValueError(f"{type(model).__name__} has no cell with add_observer(); "
                              "attach works on sw.training cells")
+        if isinstance(voltage_every, bool) or not isinstance(voltage_every, int) \
+                or voltage_every < 1:
+            raise ValueError(f"voltage_every must be an int >= 1, got {voltage_every!r}")
+        twice = [n for n, c in cells.items() if any(c is mine for mine in self._cells.values())]
+        if twice:
+            raise ValueError(f"cells {twice} are already attached to this profiler "
+                             "(their steps would count twice); detach() first")
         for name, cell in cells.items():
             self._handles.append(cell.add_observer(self._observer(name, gradients)))
             self._cells[name] = cell
+            self._voltage_every[name] = voltage_every
         return self
 
     def _observer(self, name: str, gradients: bool):
@@ -277,6 +302,7 @@ class SpikeProfiler:
         # Keep the cells' last parameters so reports still quote them.
         self._params.update(self._current_params())
         self._cells.clear()
+        self._voltage_every.clear()
 
     def __enter__(self) -> SpikeProfiler:
         return self
@@ -285,7 +311,5 @@ class SpikeProfiler:
         self.detach()
 
 
-def _with_epoch(p, epoch: int):
-    from dataclasses import replace
-
+def _with_epoch(p: Pathology, epoch: int) -> Pathology:
     return replace(p, epoch=epoch)

@@ -25,9 +25,12 @@ def main(argv: list[str] | None = None) -> None:
                    help="running + waiting jobs accepted")
     p.add_argument("--torch-threads", type=int, default=defaults.torch_threads)
     args = p.parse_args(argv)
-    settings = StudioSettings(db_path=args.db, mnist_dir=args.mnist_dir, max_concurrent_jobs=args.jobs,
-                              max_active_jobs=max(args.max_active, args.jobs),
-                              torch_threads=args.torch_threads)
+    try:
+        settings = StudioSettings(db_path=args.db, mnist_dir=args.mnist_dir, max_concurrent_jobs=args.jobs,
+                                  max_active_jobs=max(args.max_active, args.jobs),
+                                  torch_threads=args.torch_threads)
+    except ValueError as exc:
+        p.error(str(exc))
     print(f"SNN Studio on http://{args.host}:{args.port}/  (runs stored in {settings.db_path})")
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning",
                 timeout_graceful_shutdown=5)

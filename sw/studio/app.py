@@ -42,7 +42,8 @@ def create_app(settings: StudioSettings | None = None, runner: Runner | None = N
             app.state.manager.shutdown()
             store.close()
 
-    app = FastAPI(title="SNN Studio", version="0.1.0", lifespan=lifespan,
+    # docs_url/redoc_url off: their pages load Swagger/ReDoc from a CDN, and nothing here may.
+    app = FastAPI(title="SNN Studio", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Live training monitor for spiking neural networks (seed 001).")
     app.include_router(training.router)
     app.include_router(runs.router)

@@ -85,6 +85,15 @@ def mnist(directory: Path) -> DatasetBundle:
                          x_va.flatten(1).numpy(), y_va.numpy(), 10)
 
 
+def availability(mnist_dir: Path | None) -> list[dict[str, object]]:
+    """Each dataset with whether it loads here and, if not, what happens instead."""
+    why = mnist_missing(mnist_dir)
+    return [{"name": "synthetic", "available": True, "note": None},
+            {"name": "digits", "available": True, "note": None},
+            {"name": "mnist", "available": why is None,
+             "note": None if why is None else f"{why}; synthetic data is used instead"}]
+
+
 def load_dataset(name: str, mnist_dir: Path | None = None, seed: int = 0) -> DatasetBundle:
     """The dataset called ``name``; MNIST without files falls back to synthetic with a note."""
     if name == "synthetic":

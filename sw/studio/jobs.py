@@ -40,6 +40,7 @@ class Job:
     record: JobRecord
     log: EventLog
     stop_requested: threading.Event = field(default_factory=threading.Event)
+    stop_reason: str = "stopped on request"
 
     @property
     def job_id(self) -> str:
@@ -122,7 +123,7 @@ class JobManager:
             if record.status in ACTIVE_STATUSES:
                 reason = (f"the server stopped while this job was {record.status}; "
                           "its results up to the last epoch are kept")
-                self._finish(job, "failed", {"message": reason, "reason": "server_restart"}, reason=reason)
+                self._finish(job, "failed", {"message": reason, "cause": "server_restart"}, reason=reason)
 
     # ---- public API -----------------------------------------------------
     def start(self, config: dict[str, Any]) -> Job:
@@ -151,13 +152,17 @@ class JobManager:
         with self._lock:
             self._futures.discard(future)
 
-    def stop(self, job_id: str) -> Job:
+    def stop(self, job_id: str, reason: str = "stopped on request") -> Job:
         """Request a cooperative stop; a job still waiting ends ``stopped`` at once."""
         job = self.get(job_id)
-        job.stop_requested.set()
         with self._lock:
+            if job.status in FINAL_STATUSES:
+                return job
+            if not job.stop_requested.is_set():
+                job.stop_reason = reason
+                job.stop_requested.set()
             if job.status == "idle":
-                self._finish(job, "stopped", {"reason": "stopped before it started", "epochs_done": 0})
+                self._finish(job, "stopped", {"epochs_done": 0}, reason=f"{reason} before it started")
         return job
 
     def get(self, job_id: str) -> Job:
@@ -202,7 +207,7 @@ class JobManager:
             jobs = list(self._jobs.values())
         for job in jobs:
             if job.status in ACTIVE_STATUSES:
-                self.stop(job.job_id)
+                self.stop(job.job_id, reason="the server shut down")
         self._ticker_stop.set()
         with self._lock:
             futures = list(self._futures)
@@ -225,11 +230,13 @@ class JobManager:
             if job.status in FINAL_STATUSES:
                 return
             now = time.time()
+            if reason is None and status == "stopped":
+                reason = job.stop_reason
             job.record.status = status
             job.record.finished_at = now
-            job.record.reason = reason or data.get("reason")
+            job.record.reason = reason
             self._store.update_job(job.job_id, status=status, finished_at=now, reason=job.record.reason)
-            job.log.append(_FINAL_EVENT[status], {"status": status, **data})
+            job.log.append(_FINAL_EVENT[status], {"status": status, "reason": reason, **data})
 
     def _run(self, job: Job) -> None:
         with self._lock:

@@ -22,7 +22,8 @@ from sw.training.checkpoint import (CheckpointError, load_checkpoint, read_check
 from sw.training.data import load_digits_data, load_mnist_idx, make_loaders, read_idx
 from sw.training.encoders import delta_encode, latency_encode, rate_encode
 from sw.training.equations import CELL_EQUATIONS, NeuronEquations
-from sw.training.loop import FitResult, auto_device, evaluate, fit, prepare_input, train_epoch
+from sw.training.loop import (FitResult, StopTraining, auto_device, evaluate, fit, prepare_input,
+                             train_epoch)
 from sw.training.losses import (membrane_loss, spike_count_loss, spike_l1_loss, spike_l2_loss,
                                 spike_rate_loss)
 from sw.training.networks import MODELS, ConvSpikingNet, SpikingNet
@@ -39,7 +40,7 @@ __all__ = [
     "SpikingNet", "ConvSpikingNet", "MODELS",
     "rate_encode", "latency_encode", "delta_encode",
     "spike_count_loss", "membrane_loss", "spike_rate_loss", "spike_l1_loss", "spike_l2_loss",
-    "train_epoch", "evaluate", "auto_device", "fit", "FitResult", "prepare_input",
+    "train_epoch", "evaluate", "auto_device", "fit", "FitResult", "StopTraining", "prepare_input",
     "save_checkpoint", "load_checkpoint", "read_checkpoint", "CheckpointError",
     "load_digits_data", "load_mnist_idx", "read_idx", "make_loaders",
 ]

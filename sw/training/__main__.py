@@ -1,14 +1,15 @@
 """``python -m sw.training``: train a spiking classifier and save its checkpoint.
 
-With no arguments it trains the default hardware network, SpikingNet
-64-128-10 (one hidden layer), on scikit-learn's digits (T=25, Adam lr 2e-3,
+With no arguments it trains the default network, ``SpikingNet(64, 128, 10)``
+(two hidden layers of 128: the net the hardware path builds by default), on
+scikit-learn's digits (T=25, Adam lr 2e-3,
 batch 64, 10 epochs), prints per-epoch accuracy and the final validation
 accuracy, and saves ``runs/digits/model.pt``.
 
 Examples::
 
     python -m sw.training
-    python -m sw.training --n-layers 2 --out runs/digits2/model.pt
+    python -m sw.training --n-layers 1 --out runs/digits1/model.pt
     python -m sw.training --dataset mnist --data-dir ~/data/mnist --epochs 3
     python -m sw.training --dataset mnist --data-dir ~/data/mnist --model conv
     torchrun --nproc_per_node=2 -m sw.training      # DistributedDataParallel (gloo on CPU)
@@ -46,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=["dense", "conv"], default="dense",
                    help="dense: SpikingNet; conv: ConvSpikingNet (28x28 input, MNIST only)")
     p.add_argument("--hidden", type=int, default=128, help="hidden layer width (default 128)")
-    p.add_argument("--n-layers", type=int, default=1,
-                   help="hidden layers of SpikingNet (default 1: the 64-128-10 hardware net)")
+    p.add_argument("--n-layers", type=int, default=2,
+                   help="hidden layers of SpikingNet (default 2, as SpikingNet's own default)")
     p.add_argument("--beta", type=float, default=0.9, help="LIF membrane decay (default 0.9)")
     p.add_argument("--surrogate", default="atan", choices=sorted(SURROGATES),
                    help="surrogate gradient (default atan)")

@@ -132,3 +132,55 @@ CELL_EQUATIONS: dict[str, NeuronEquations] = {
         ),
     )
 }
+"""Equations of the ``sw.training`` cells, one entry per cell class."""
+
+_HARD_RESET = """
+spike = v > threshold
+v = v - spike * (v - v_reset)
+"""
+
+IMPORT_EQUATIONS: dict[str, NeuronEquations] = {
+    e.kind: e
+    for e in (
+        # Reset to v_reset (NIR's own definition; SpikingJelly, Norse).
+        NeuronEquations(
+            "lif_hard",
+            "v = beta * v + I" + _HARD_RESET,
+            states=("v",),
+            params={"beta": 0.9, "threshold": 1.0, "v_reset": 0.0},
+        ),
+        NeuronEquations(
+            "if_hard",
+            "v = v + I" + _HARD_RESET,
+            states=("v",),
+            params={"threshold": 1.0, "v_reset": 0.0},
+        ),
+        NeuronEquations(
+            "synaptic_hard",
+            "i_syn = alpha * i_syn + I\nv = beta * v + i_syn" + _HARD_RESET,
+            states=("i_syn", "v"),
+            params={"alpha": 0.9, "beta": 0.8, "threshold": 1.0, "v_reset": 0.0},
+        ),
+        # snnTorch's default reset_delay=True: v holds the un-reset membrane and the
+        # reset applied at step t comes from the comparison of step t-1.
+        NeuronEquations(
+            "lif_delayed",
+            "v = beta * v + I - (v > threshold) * threshold\nspike = v > threshold\n",
+            states=("v",),
+            params={"beta": 0.9, "threshold": 1.0},
+        ),
+        NeuronEquations(
+            "synaptic_delayed",
+            "i_syn = alpha * i_syn + I\n"
+            "v = beta * v + i_syn - (v > threshold) * threshold\n"
+            "spike = v > threshold\n",
+            states=("i_syn", "v"),
+            params={"alpha": 0.9, "beta": 0.8, "threshold": 1.0},
+        ),
+    )
+}
+"""Neuron models with no training cell, needed to run networks imported from
+other libraries (``sw.export.nir``) exactly as their exporter simulated them."""
+
+NEURON_EQUATIONS: dict[str, NeuronEquations] = {**CELL_EQUATIONS, **IMPORT_EQUATIONS}
+"""Every neuron model the hardware path accepts (``hw.ir.NEURON_KINDS``)."""

@@ -26,13 +26,21 @@ _CHUNK = 64
 
 @functools.lru_cache(maxsize=32)
 def _decay_matrix(n: int, beta: float, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """``A[t, k] = beta ** (k - t)`` for ``k >= t`` else 0 (cached: beta is usually fixed)."""
-    idx = torch.arange(n, device=device, dtype=torch.float64)
+    """``A[t, k] = beta ** (k - t)`` for ``k >= t`` else 0 (cached: beta is usually fixed).
+
+    Built in float64 on the CPU (MPS has no float64), then moved.
+    """
+    idx = torch.arange(n, dtype=torch.float64)
     diff = idx[None, :] - idx[:, None]
-    a = torch.where(diff >= 0, torch.pow(torch.tensor(beta, dtype=torch.float64, device=device),
-                                         diff.clamp(min=0)), torch.zeros((), dtype=torch.float64,
-                                                                         device=device))
-    return a.to(dtype)
+    a = torch.where(diff >= 0, torch.tensor(beta, dtype=torch.float64) ** diff.clamp(min=0),
+                    torch.zeros((), dtype=torch.float64))
+    return a.to(device=device, dtype=dtype)
+
+
+def _powers(n: int, beta: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``[beta**n, beta**(n-1), ..., beta**1]``."""
+    p = torch.tensor(beta, dtype=torch.float64) ** torch.arange(n, 0, -1, dtype=torch.float64)
+    return p.to(device=device, dtype=dtype)
 
 
 def reverse_discounted_sum(g: Tensor, beta: float) -> Tensor:
@@ -48,9 +56,7 @@ def reverse_discounted_sum(g: Tensor, beta: float) -> Tensor:
         n = end - start
         local = _decay_matrix(n, beta, g.dtype, g.device) @ flat[start:end]
         if carry is not None:
-            w = torch.pow(torch.tensor(beta, dtype=torch.float64),
-                          torch.arange(n, 0, -1, dtype=torch.float64)).to(g.dtype).to(g.device)
-            local = local + w[:, None] * carry[None, :]
+            local = local + _powers(n, beta, g.dtype, g.device)[:, None] * carry[None, :]
         out[start:end] = local
         carry = local[0]
     return out.reshape(g.shape)
@@ -60,7 +66,7 @@ class LIFScan(torch.autograd.Function):
     """``LIFScan.apply(I, v0, beta, threshold, derivative, params) -> (spikes, v)``.
 
     ``I`` is ``(T, ...)`` (an expanded view of a static current is fine),
-    ``v0`` the initial membrane, ``beta``/``threshold`` scalar tensors,
+    ``v0`` the initial membrane (``None`` = zeros), ``beta``/``threshold`` scalar tensors,
     ``derivative(x, **params)`` the surrogate's backward formula.
     """
 
@@ -79,8 +85,11 @@ class LIFScan(torch.autograd.Function):
         v = v0
         for t in range(T):
             u = u_all[t]
-            torch.mul(v, b_t, out=u)
-            u.add_(I[t])
+            if v is None:  # zero initial state: u = I[0]
+                u.copy_(I[t])
+            else:
+                torch.mul(v, b_t, out=u)
+                u.add_(I[t])
             torch.gt(u, th_t, out=s_all[t])
             v = torch.sub(u, s_all[t], alpha=th, out=v_all[t])
         ctx.save_for_backward(u_all, v0)
@@ -103,14 +112,16 @@ class LIFScan(torch.autograd.Function):
             g = g_v
         gu = reverse_discounted_sum(g, b)
         need_I, need_v0, need_b, need_th = ctx.needs_input_grad[:4]
-        g_v0 = gu[0] * b if need_v0 else None
+        g_v0 = gu[0] * b if need_v0 and v0 is not None else None
         g_b = g_th = None
         if need_b or need_th:
             s_all = (u_all > th).to(u_all.dtype)
             if need_b:
                 v_all = u_all - s_all * th
-                v_prev = torch.cat([v0.expand_as(u_all[:1]), v_all[:-1]])
-                g_b = (gu * v_prev).sum().reshape(())
+                g_b = (gu[1:] * v_all[:-1]).sum()
+                if v0 is not None:
+                    g_b = g_b + (gu[0] * v0).sum()
+                g_b = g_b.reshape(())
             if need_th:
                 gv = gu if gs is None else gu - gs
                 g_th = -(gv * s_all).sum()

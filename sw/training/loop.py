@@ -67,6 +67,10 @@ def prepare_input(model: nn.Module, x: Tensor, n_timesteps: int,
     return static.unsqueeze(0).expand(n_timesteps, *static.shape)
 
 
+class StopTraining(Exception):
+    """Raised by ``train_epoch`` when its ``on_batch`` callback returns ``False``."""
+
+
 def _loss_and_scores(loss_fn: Callable, counts: Tensor, mem: Tensor, y: Tensor,
                      T: int) -> tuple[Tensor, Tensor]:
     scores = mem if getattr(loss_fn, "output", "counts") == "membrane" else counts
@@ -85,15 +89,19 @@ def _batches(loader: Iterable, progress: bool | str):
 def train_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer,
                 n_timesteps: int, loss_fn: Callable = spike_count_loss,
                 device: str | torch.device = "cpu", max_grad_norm: float | None = None,
-                flatten_input: bool = True, progress: bool | str = False
+                flatten_input: bool = True, progress: bool | str = False,
+                on_batch: Callable[[int, float, float], bool | None] | None = None
                 ) -> tuple[float, float]:
     """One pass over ``loader`` of ``(x, y)`` batches; returns ``(mean loss, accuracy)``.
 
     ``x`` is either ``(batch, features...)`` (repeated over ``n_timesteps``) or
     pre-encoded ``(T, batch, ...)``.  Under DDP the figures are over all ranks.
+    ``on_batch(index, loss, accuracy)`` is called after every optimizer step;
+    returning ``False`` raises ``StopTraining``.
     """
     model.train()
     tot_loss = tot_correct = tot_n = 0.0
+    n_batches = 0
     for x, y in _batches(loader, progress):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         xs = prepare_input(model, x, n_timesteps, flatten_input)
@@ -107,9 +115,14 @@ def train_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optim
             nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
         optimizer.step()
         n = y.shape[0]
-        tot_loss += float(loss.detach()) * n
-        tot_correct += float((scores.argmax(1) == y).sum())
+        batch_loss = float(loss.detach())
+        batch_correct = float((scores.argmax(1) == y).sum())
+        tot_loss += batch_loss * n
+        tot_correct += batch_correct
         tot_n += n
+        if on_batch is not None and on_batch(n_batches, batch_loss, batch_correct / n) is False:
+            raise StopTraining(f"stopped by on_batch after batch {n_batches}")
+        n_batches += 1
     tot_loss, tot_correct, tot_n = all_reduce_sum([tot_loss, tot_correct, tot_n], device)
     if tot_n == 0:
         raise ValueError("train_epoch: the loader yielded no batches")
@@ -174,14 +187,19 @@ def fit(model: nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimiz
         max_grad_norm: float | None = None, flatten_input: bool = True,
         checkpoint_path: str | Path | None = None,
         callback: Callable[[dict], bool | None] | None = None,
+        batch_callback: Callable[[dict], bool | None] | None = None,
         progress: bool = True, **checkpoint_extra) -> FitResult:
     """Train for ``epochs`` epochs with a progress bar.
 
     After each finished epoch the model is evaluated on ``val_loader`` (if
     given), the checkpoint is written atomically to ``checkpoint_path`` (rank 0
     only) and ``callback(record)`` is called; a callback returning ``False``
-    stops training.  Ctrl-C stops cleanly: the checkpoint of the last finished
-    epoch stays on disk and the history so far is returned.
+    stops training.  ``batch_callback({"epoch", "batch", "loss", "accuracy"})``
+    is called after every optimizer step; returning ``False`` stops at once
+    (the unfinished epoch is neither recorded nor checkpointed).  Ctrl-C stops
+    cleanly: the checkpoint of the last finished epoch stays on disk and the
+    history so far is returned.  Extra keyword arguments are stored in the
+    checkpoint.
     """
     from sw.training.checkpoint import save_checkpoint
 
@@ -196,10 +214,15 @@ def fit(model: nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimiz
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(epoch)
             t0 = time.perf_counter()
+            on_batch = None
+            if batch_callback is not None:
+                def on_batch(i: int, loss: float, acc: float, epoch: int = epoch):
+                    return batch_callback({"epoch": epoch, "batch": i, "loss": loss,
+                                           "accuracy": acc})
             loss, acc = train_epoch(model, train_loader, optimizer, n_timesteps, loss_fn,
                                     device, max_grad_norm, flatten_input,
                                     progress=f"epoch {epoch}" if progress and _long(train_loader)
-                                    else False)
+                                    else False, on_batch=on_batch)
             record = {"epoch": epoch, "train_loss": loss, "train_acc": acc,
                       "seconds": time.perf_counter() - t0}
             if val_loader is not None:
@@ -215,6 +238,8 @@ def fit(model: nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimiz
             if callback is not None and callback(record) is False:
                 result.stopped = True
                 break
+    except StopTraining:
+        result.stopped = True
     except KeyboardInterrupt:
         result.interrupted = True
         if is_main_process():

@@ -15,10 +15,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hw.ir import Conv2d, Dense
+from hw.ir import Conv2d, Dense, Neuron
 from sim.golden import simulate_float
 from sw.export.nir import NIRImportError, from_nir
-from sw.training.equations import CELL_EQUATIONS
+from sw.training.equations import CELL_EQUATIONS, NEURON_EQUATIONS
 
 T = 12
 rng = np.random.default_rng(0)
@@ -175,6 +175,43 @@ def test_pools_fold_into_convolutions(pool):
     check_against_reference(graph, rng.random((100, 2, 8, 8)), dt)
 
 
+def test_pool_folding_equals_the_chain_for_every_geometry():
+    """[pool] conv [pool] folded into one convolution == the chain evaluated node by node."""
+    from itertools import product
+
+    from sw.export.nir import linear
+
+    eq = CELL_EQUATIONS["lif"]
+    neuron = Neuron("lif", eq.text, eq.states, eq.inputs, dict(eq.params))
+    pools = [None, nir.SumPool2d, nir.AvgPool2d]
+    n_folded = 0
+    for pre, post, k, s, pad, p in product(pools, pools, [2, 3], [1, 2], [0, 1], [2, 3]):
+        mk = lambda P: P(kernel_size=np.array([p, p]), stride=np.array([p, p]),  # noqa: E731
+                         padding=np.array([0, 0]))
+        steps = ([("pre", mk(pre))] if pre else []) + [
+            ("c", nir.Conv2d(None, f32(3, 2, k, k), s, pad, 1, 1, f32(3)))] + \
+            ([("post", mk(post))] if post else [])
+        try:
+            traced = linear.trace(steps, (2, 12, 12))
+        except NIRImportError:
+            continue  # geometry too small for the kernel
+        n_out = int(np.prod(traced[-1].out_shape))
+        layer = linear.build_layer("L", traced, (2, 12, 12), neuron, np.ones(n_out),
+                                   np.zeros(n_out))
+        x = rng.random((3, 2, 12, 12))
+        ref = linear.apply_segment(traced, x).reshape(3, -1)
+        if isinstance(layer, Conv2d):
+            n_folded += 1
+            got = F.conv2d(torch.as_tensor(x), torch.as_tensor(layer.weight),
+                           torch.as_tensor(layer.bias), stride=layer.stride,
+                           padding=layer.padding).reshape(3, -1).numpy()
+        else:
+            got = x.reshape(3, -1) @ layer.weight.T + layer.bias
+        np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-9,
+                                   err_msg=f"pre={pre} post={post} k={k} s={s} pad={pad} p={p}")
+    assert n_folded >= 100  # most geometries stay convolutions
+
+
 def test_dilated_convolution_becomes_dense():
     dt = 1e-4
     graph = chain(("input", nir.Input(np.array([1, 7, 7]))),
@@ -275,14 +312,13 @@ def test_parameter_errors_name_the_node():
         from_nir(graph_with(_lif(3)), reset="soft")
 
 
-def test_reset_zero_uses_the_hard_reset_kind_or_names_it():
+def test_reset_variants_use_their_kind():
     graph = chain(("input", nir.Input(np.array([3]))), ("fc", nir.Linear(f32(3, 3))),
                   ("pop", _lif(3)), ("output", nir.Output(np.array([3]))))
-    if "lif_hard" in CELL_EQUATIONS:
-        assert from_nir(graph, reset="zero").layers[0].neuron.kind == "lif_hard"
-    else:
-        with pytest.raises(NIRImportError, match=r"'pop'.*needs the neuron kind 'lif_hard'"):
-            from_nir(graph, reset="zero")
+    for reset, kind in (("subtract", "lif"), ("zero", "lif_hard"), ("delayed", "lif_delayed")):
+        neuron = from_nir(graph, reset=reset).layers[0].neuron
+        assert neuron.kind == kind
+        assert neuron.equations == NEURON_EQUATIONS[kind].text
 
 
 def test_bad_paths(tmp_path):

@@ -155,3 +155,19 @@ def test_export_refuses_what_nir_cannot_say():
         to_nir(pooled)
     with pytest.raises(ValueError, match="dt"):
         to_nir(alif, dt=0)
+
+
+def test_cli_converts_both_ways(tmp_path, capsys):
+    from sw.export.nir.__main__ import main
+
+    ir = to_ir(_spiking_net(seed=6), timesteps=T)
+    npz = ir.save(tmp_path / "net.npz")
+    assert main([str(npz), "-o", str(tmp_path / "net.nir")]) == 0
+    assert main([str(tmp_path / "net.nir"), "-o", str(tmp_path / "back.npz")]) == 0
+    back = Network.load(tmp_path / "back.npz")
+    assert back.timesteps == T and [l.n_out for l in back.layers] == [32, 10]
+    x = _inputs(50, 64, seed=7)
+    np.testing.assert_array_equal(simulate_float(back, x, progress=False).spike_counts,
+                                  simulate_float(ir, x, progress=False).spike_counts)
+    assert main([str(tmp_path / "missing.nir"), "-o", str(tmp_path / "x.npz")]) == 1
+    assert "no such file" in capsys.readouterr().err

@@ -200,3 +200,23 @@ def test_rtl_matches_golden_on_imported_model(trained, digits, tmp_path):
     rtl = run_rtl(ir, x, build_dir=tmp_path)
     np.testing.assert_array_equal(rtl.spike_counts, gold.spike_counts)
     np.testing.assert_array_equal(rtl.predictions, gold.predictions)
+
+
+def test_default_snntorch_neurons_match_exactly_with_delayed_reset():
+    """snnTorch's defaults (reset_delay=True): no tolerance beyond float32 rounding."""
+    torch.manual_seed(5)
+    n = 16
+    leaky = snn.Leaky(beta=torch.full((n,), 0.9), threshold=torch.ones(n), init_hidden=True)
+    syn = snn.Synaptic(alpha=torch.full((10,), 0.7), beta=torch.full((10,), 0.8),
+                       threshold=torch.ones(10), init_hidden=True, output=True)
+    net = torch.nn.Sequential(torch.nn.Linear(20, n), leaky, torch.nn.Linear(n, 10), syn)
+    with torch.no_grad():
+        net[0].weight.mul_(3.0)  # strong drive: the delayed reset matters every few steps
+    graph = export_to_nir(net, torch.zeros(1, 20), ignore_dims=[0])
+    ir = from_nir(graph, timesteps=T, reset="delayed")
+    assert [l.neuron.kind for l in ir.layers] == ["lif_delayed", "synaptic_delayed"]
+    x = torch.rand(128, 20)
+    ref, _ = run_snntorch(net, x, T)
+    ours = simulate_float(ir, x.numpy(), progress=False)
+    assert ref.sum() > 0
+    assert float(np.mean(np.all(ours.spike_counts == ref, axis=1))) >= 0.99

@@ -2,11 +2,8 @@
 
 SpikingJelly exports only hard-reset neurons (``v <- v_reset``; it refuses soft
 reset), which is also the NIR definition, so its graphs are imported with
-``reset="zero"``.  That needs the hard-reset neuron kinds (``lif_hard``,
-``if_hard``) in ``CELL_EQUATIONS``/``hw.ir.NEURON_KINDS``; until they exist the
-dynamics tests are expected to fail with the importer's ``NIRImportError``
-naming the missing kind (strict xfail: they turn into failures the day the
-kinds exist but the numbers do not match).
+``reset="zero"`` (neuron kinds ``lif_hard`` / ``if_hard`` of
+``sw.training.equations.IMPORT_EQUATIONS``).
 
 Stated tolerance: >= 99 % of samples with all output spike counts identical
 (float32 in SpikingJelly vs float64 here).
@@ -20,18 +17,11 @@ import torch
 from spikingjelly.activation_based import functional, layer, neuron, surrogate
 from spikingjelly.activation_based.nir_exchange import export_to_nir
 
-from hw.ir import NEURON_KINDS
 from sim.golden import run_golden, simulate_float
-from sw.export.nir import NIRImportError, from_nir
+from sw.export.nir import from_nir
 from sw.training import load_digits_data
-from sw.training.equations import CELL_EQUATIONS
 
 T = 10
-HARD_KINDS = ("lif_hard", "if_hard")
-needs_hard_reset = pytest.mark.xfail(
-    any(k not in CELL_EQUATIONS or k not in NEURON_KINDS for k in HARD_KINDS),
-    reason="reset='zero' needs CELL_EQUATIONS/NEURON_KINDS entries lif_hard and if_hard "
-           "(requested, see docs/nir.md)", raises=NIRImportError, strict=True)
 
 
 def run_spikingjelly(net: torch.nn.Module, x: torch.Tensor, steps: int) -> np.ndarray:
@@ -80,7 +70,6 @@ def test_graph_structure_and_gains(trained):
     np.testing.assert_allclose(ir.layers[1].bias, 0.5 * net[2].bias.detach().numpy(), rtol=1e-6)
 
 
-@needs_hard_reset
 def test_float_matches_spikingjelly(trained):
     net, graph, x_te, y_te = trained
     ref = run_spikingjelly(net, x_te, T)
@@ -92,7 +81,6 @@ def test_float_matches_spikingjelly(trained):
     assert q.accuracy(y_te.numpy()) >= ours.accuracy(y_te.numpy()) - 0.03
 
 
-@needs_hard_reset
 def test_conv_if_net_matches_spikingjelly():
     torch.manual_seed(1)
     net = torch.nn.Sequential(
@@ -109,7 +97,6 @@ def test_conv_if_net_matches_spikingjelly():
 
 
 @pytest.mark.rtl
-@needs_hard_reset
 def test_rtl_matches_golden_on_imported_model(trained, tmp_path):
     from sim.tb.network import run_rtl
 

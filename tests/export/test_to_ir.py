@@ -172,6 +172,8 @@ def test_cli_exports_a_checkpoint(trained, tmp_path: Path, capsys) -> None:
 def test_to_ir_rejects_what_it_cannot_describe(trained) -> None:
     with pytest.raises(TypeError, match="SpikingNet-like"):
         to_ir(nn.Linear(3, 4))
+    wrapped = to_ir(nn.DataParallel(trained))
+    assert wrapped.equals(to_ir(trained))
     with pytest.raises(ValueError, match="encoding"):
         to_ir(trained, encoding="morse")
     conv = ConvSpikingNet()

@@ -11,6 +11,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hw.compiler import CompileError, PrecisionWarning, compile_cell, compile_equations, compile_neuron, compile_ode
 from hw.compiler.exp_pwl import exp_table
@@ -286,3 +288,23 @@ def test_datapath_equals_step_in_amaranth_sim(kind: str) -> None:
     sim.run()
     for k in outs:
         assert got[k] == vec[k].tolist(), k
+
+
+# -- fuzz: any text either compiles (and steps) or raises CompileError ---------------------------
+_TOKENS = ["v", "w", "I", "beta", "spike", "tmp", "0.5", "1", "300", "0.0001", "+", "-", "*", "/", ">>", "<<",
+           ">", "<=", "==", "(", ")", ",", "exp(", "min(", "max(", "clip(", "tanh(", "**", "and", "=", "\n", "#"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_TOKENS), min_size=1, max_size=14),
+       st.sampled_from(["v", "w", "spike", "tmp", "beta"]))
+def test_fuzz_only_compile_errors(tokens: list[str], target: str) -> None:
+    text = f"{target} = " + " ".join(tokens) + "\nspike = v > 1"
+    try:
+        neuron = compile_equations(text, states=("v", "w"), params={"beta": 0.9})
+    except CompileError:
+        return
+    spike, new = neuron.step(neuron.initial_state(3), {"I": np.array([-32768, 0, 32767])})
+    assert set(spike.tolist()) <= {0, 1}
+    for s in ("v", "w"):
+        assert new[s].min() >= Q8_8.min_raw and new[s].max() <= Q8_8.max_raw

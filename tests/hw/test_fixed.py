@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from hw.fixed import OVERFLOW_MODES, Q8_8, ROUNDING_MODES, FixedOverflowError, QFormat
@@ -128,6 +128,13 @@ def test_trap_names_the_value() -> None:
 def test_bad_format_is_rejected(kwargs) -> None:
     with pytest.raises(ValueError):
         QFormat(**kwargs)
+
+
+def test_parse_format() -> None:
+    assert QFormat.parse("Q8.8") == Q8_8
+    assert QFormat.parse("6.10", "wrap", "banker") == QFormat(6, 10, "wrap", "banker")
+    with pytest.raises(ValueError, match="looks like Q8.8"):
+        QFormat.parse("Q8")
 
 
 def test_quantize_rejects_nan() -> None:

@@ -303,7 +303,8 @@ def test_fuzz_mutated_manifest(which: str, data, n_edits: int) -> None:
             else:
                 parent.pop(path[-1])
         else:
-            parent[path[-1]] = data.draw(json_values if action == "replace" else interesting)
+            # deep copy: sampled_from hands out the same list/dict objects, later edits must not touch them
+            parent[path[-1]] = copy.deepcopy(data.draw(json_values if action == "replace" else interesting))
     _must_be_ir_error(lambda: Network.from_manifest(manifest, arrays))
 
 

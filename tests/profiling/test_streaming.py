@@ -225,3 +225,74 @@ def test_plot_writes_an_image(tmp_path):
     assert "<svg" in svg.read_text()
     with pytest.raises(ValueError, match="nothing to plot"):
         SpikeProfiler().report().plot(tmp_path / "empty.png")
+
+
+def test_gradient_buffer_folds_exactly_over_many_steps():
+    rng = np.random.default_rng(7)
+    scales = rng.uniform(1e-6, 1e-2, size=700)
+    prof = SpikeProfiler()
+    rms = []
+    for scale in scales:
+        g = torch.from_numpy((rng.standard_normal((4, 30)) * scale).astype(np.float32))
+        rms.append(float(g.double().pow(2).mean().sqrt()))
+        prof.record_step("l", torch.zeros(4, 30), gradients=g)
+    stats = prof.report().layer_stats["l"]
+    assert stats.gradient_steps == 700
+    assert stats.gradient_norm == pytest.approx(np.mean(rms), rel=1e-5)
+    assert stats.gradient_norm_max == pytest.approx(max(rms), rel=1e-5)
+
+
+@pytest.mark.parametrize("scale", [1e-15, 1e12])
+def test_float32_gradient_norms_keep_extreme_magnitudes(scale):
+    prof = SpikeProfiler()
+    g = torch.full((25, 64, 128), scale, dtype=torch.float32)
+    prof.record_step("l", torch.zeros(2, 128), gradients=g)
+    assert prof.report().layer_stats["l"].gradient_norm == pytest.approx(scale, rel=1e-3)
+
+
+def test_voltage_every_samples_steps_but_not_rates():
+    rng = np.random.default_rng(2)
+    steps = [((rng.random((8, 6)) < 0.5).astype(np.float32), rng.standard_normal((8, 6)))
+             for _ in range(9)]
+    prof = SpikeProfiler(voltage_every=4)
+    for s, v in steps:
+        prof.record_step("l", s, voltages=v)
+    stats = prof.report().layer_stats["l"]
+    sampled = np.stack([steps[i][1] for i in (0, 4, 8)])
+    assert stats.voltage_mean == pytest.approx(sampled.mean()) and stats.n_steps == 9
+    assert stats.voltage_std == pytest.approx(sampled.std())
+    np.testing.assert_allclose(stats.firing_rates, np.concatenate([s for s, _ in steps]).mean(0))
+    with pytest.raises(ValueError, match="voltage_every"):
+        SpikeProfiler(voltage_every=0)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_run_totals_across_epochs_match_full_history(backend):
+    steps = random_steps(n_steps=30, seed=11)
+    # shift the voltage level per epoch so the merge of shifted sums is exercised
+    steps = [(s, v + 3.0 * (i // 10), g) for i, (s, v, g) in enumerate(steps)]
+    conv = (lambda a: torch.from_numpy(np.ascontiguousarray(a))) if backend == "torch" else (lambda a: a)
+    prof = SpikeProfiler()
+    for i, (s, v, g) in enumerate(steps):
+        prof.record_step("layer", conv(s), voltages=conv(v.astype(np.float32)), gradients=conv(g))
+        if i % 10 == 9 and i < 29:
+            prof.end_epoch()
+    steps = [(s, v.astype(np.float32), g) for s, v, g in steps]
+    check_against_reference(prof.report().layer_stats["layer"], steps)
+    epoch2 = prof.epoch_reports[1].layer_stats["layer"]
+    check_against_reference(epoch2, steps[10:20])
+
+
+def test_rejected_step_records_nothing():
+    prof = SpikeProfiler()
+    with pytest.raises(ValueError, match="voltages of shape"):
+        prof.record_step("a", np.zeros((3, 5)), voltages=np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="spikes must lie"):
+        prof.record_step("a", np.full((3, 5), 3.0))
+    assert prof.report().layer_stats == {}
+    prof.record_step("a", np.ones((3, 7)))  # the neuron count is not fixed by a rejected step
+    prof.record_step("a", np.ones((3, 7)))
+    with pytest.raises(ValueError, match="voltages of shape"):
+        prof.record_step("a", np.zeros((3, 7)), voltages=np.zeros((7,)))
+    stats = prof.report().layer_stats["a"]
+    assert stats.n_steps == 2 and stats.firing_rates.tolist() == [1.0] * 7

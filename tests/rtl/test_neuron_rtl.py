@@ -59,9 +59,36 @@ def test_ode_datapath_bit_exact(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kind,n_neurons", [("lif", 1), ("adex", 7), ("alpha", 16)])
 def test_neuron_array_bit_exact(kind: str, n_neurons: int, tmp_path: Path) -> None:
     neuron = compile_cell(kind)
-    vec = array_requests(neuron, n_neurons, n_cycles=3000, seed=n_neurons)
+    vec = array_requests(neuron, n_neurons, n_cycles=10_000, seed=n_neurons)
     assert vec["exp_spike"].sum() > 0
     path = save_vectors(tmp_path / "vectors.npz", vec, mode="array", width=neuron.fmt.width)
     (tmp_path / "array.v").write_text(to_verilog(neuron.neuron_array(n_neurons), "neuron_array"))
     run_cocotb(verilog_sources=[tmp_path / "array.v"], toplevel="neuron_array", test_module="sim.tb.neuron_tb",
                build_dir=tmp_path / "sim", extra_env={"NEURON_TB_VECTORS": str(path)})
+
+
+def test_testbench_reports_a_wrong_golden_value(tmp_path: Path) -> None:
+    """The comparison can fail: one corrupted expected value is caught and named."""
+    neuron = compile_cell("lif")
+    vec = datapath_vectors(neuron, 200, seed=3)
+    vec["out_v"][17] ^= 1
+    path = save_vectors(tmp_path / "vectors.npz", vec, mode="datapath", width=neuron.fmt.width)
+    (tmp_path / "neuron.v").write_text(to_verilog(neuron.datapath(), "neuron"))
+    with pytest.raises(AssertionError, match="vector 17: out_v RTL="):
+        run_cocotb(verilog_sources=[tmp_path / "neuron.v"], toplevel="neuron", test_module="sim.tb.neuron_tb",
+                   build_dir=tmp_path / "sim", extra_env={"NEURON_TB_VECTORS": str(path)})
+
+
+def test_cli_writes_a_testbench_that_passes(tmp_path: Path) -> None:
+    """`python -m hw.compiler ... -o DIR` output runs as is (its own run_tb.py, no repo imports)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "ode"
+    cmd = [sys.executable, "-m", "hw.compiler", "dv/dt = -(v - E_L)/tau_m + I/C", "--threshold", "v > -50",
+           "--reset", "v = -65", "--params", "E_L=-65,tau_m=10,C=2", "--dt", "0.5", "--vectors", "2000", "-o", str(out)]
+    repo = Path(__file__).resolve().parents[2]
+    subprocess.run(cmd, check=True, cwd=repo, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, str(out / "run_tb.py")], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "2 of 2 cocotb tests passed" in done.stdout

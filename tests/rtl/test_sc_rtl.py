@@ -50,7 +50,7 @@ def _vectors(unit, seed: int) -> dict[str, np.ndarray]:
 def test_sc_dot_product_bit_exact(sng: str, mode: str, tmp_path: Path) -> None:
     unit = sc_unit_for(LANES, width=WIDTH, sng=sng, mode=mode, base_seed=11, max_length=MAX_LENGTH)
     vec = _vectors(unit, seed=["lfsr", "sobol"].index(sng) * 2 + ["unipolar", "bipolar"].index(mode))
-    assert 0 < vec["expected"].min() or vec["expected"].max() > 0  # not a trivially empty run
+    assert vec["expected"].min() < 20 and vec["expected"].max() > 200  # counts span the range
     np.savez(tmp_path / "vectors.npz", **vec)
     (tmp_path / "sc_dot.v").write_text(to_verilog(unit, "sc_dot"))
     run_cocotb(verilog_sources=[tmp_path / "sc_dot.v"], toplevel="sc_dot", test_module="sim.tb.sc_tb",

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
 from hw.cores.sc import LFSRGen, SCDotProduct, SobolGen, sc_unit_for
@@ -92,3 +93,15 @@ def test_unit_rejects_bad_parameters():
         SCDotProduct(2, x_seeds=[0, 1], w_seeds=[1, 2])
     with pytest.raises(ValueError, match="x_seeds"):
         SCDotProduct(2, x_seeds=[1], w_seeds=[1, 2])
+
+
+@pytest.mark.parametrize("sng", ["lfsr", "sobol"])
+def test_sc_unit_for_uses_the_simulation_seeds(sng):
+    from sim.sc import SCMatVec
+
+    unit = sc_unit_for(4, sng=sng, base_seed=3, key=(2,))
+    mv = SCMatVec(np.full((3, 4), 0.5), sng=sng, base_seed=3, key=(2,))
+    pick = (lambda g: g.seeds) if sng == "lfsr" else (lambda g: g.shifts)
+    assert unit.x_seeds == pick(mv.sng_x).tolist()  # the input lanes' generators
+    assert unit.w_seeds == pick(mv.sng_w)[:4].tolist()  # neuron 0's synapse generators
+    Fragment.get(unit, None)  # and it elaborates

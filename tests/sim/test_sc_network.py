@@ -95,3 +95,19 @@ def test_run_sc_rejects_what_it_cannot_map():
     alpha = Network([Dense("a", np.ones((3, 4)), None, _neuron("alpha"))], (4,), timesteps=3)
     with pytest.raises(ValueError, match="single input"):
         run_sc(alpha, np.zeros((1, 4)), progress=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sng", ["sobol", "lfsr"])
+def test_digits_sc_at_2048_within_two_points_of_float(sng):
+    from hw.models import load_default_model
+    from sw.training.data import load_digits_data
+
+    net = load_default_model()
+    _, x, _, y = load_digits_data()
+    x, y = x.numpy().astype(np.float64), y.numpy()
+    ref = simulate_float(net, x, progress=False)
+    sc = run_sc(net, x, length=2048, sng=sng, progress=False)
+    assert len(y) == 360
+    assert 100 * (ref.accuracy(y) - sc.accuracy(y)) <= 2.0
+    assert np.mean(sc.predictions == ref.predictions) >= 0.97

@@ -66,11 +66,32 @@ def test_job_runs_to_completion_and_learns(server):
         assert listed[job]["best_val_accuracy"] == max(e["val_accuracy"] for e in epochs)
 
 
+def test_profiler_diagnoses_stream_once_per_problem(server):
+    with server.client() as c:
+        events = read_events(c, start_job(c, **{**SMALL, "epochs": 4}))
+    layers = next(e["data"]["layers"] for e in events if e["event"] == "config")
+    diagnoses = [e["data"] for e in events if e["event"] == "diagnosis"]
+    assert diagnoses, "a 16-neuron layer at T=5 has dead neurons; the profiler must say so"
+    worst: dict[tuple[str, str], int] = {}
+    for d in diagnoses:
+        assert d["severity"] in ("INFO", "WARNING", "CRITICAL") and d["message"] and d["suggestion"]
+        assert d["layer"] in layers or d["layer"] == "network"
+        key = (d["category"], d["layer"])
+        assert d["severity_level"] > worst.get(key, -1), f"{key} repeated without getting worse"
+        worst[key] = d["severity_level"]
+    # each diagnosis follows the epoch event it was found in
+    order = [(e["event"], e["data"].get("epoch")) for e in events if e["event"] in ("epoch", "diagnosis")]
+    for i, (kind, epoch) in enumerate(order):
+        if kind == "diagnosis":
+            assert ("epoch", epoch) in order[:i]
+
+
 @pytest.mark.parametrize("field,value", [
     ("epochs", 0), ("epochs", 101), ("batch_size", 7), ("batch_size", 513), ("lr", 0.00009),
     ("lr", 0.2), ("timesteps", 4), ("timesteps", 101), ("surrogate", "relu"), ("dataset", "cifar"),
     ("hidden", []), ("hidden", [0]), ("hidden", [2000]), ("hidden", [8, 8, 8, 8, 8]),
-    ("hidden", [32, 16]), ("learn_beta", "maybe"), ("bogus_field", 1),
+    ("hidden", [16.5]), ("hidden", "128"), ("learn_beta", "maybe"), ("learn_beta", 1), ("seed", True),
+    ("bogus_field", 1),
 ])
 def test_bad_config_is_422_naming_the_field(server, field, value):
     with server.client() as c:
@@ -104,6 +125,7 @@ def test_stop_within_one_batch(server):
         assert time.monotonic() - t0 < 10
         status = c.get(f"/api/training/status/{job}").json()
         assert status["status"] == "stopped" and status["epochs_done"] < 100
+        assert status["reason"] == "stopped on request" == events[-1]["data"]["reason"]
         # stopping again is harmless and changes nothing
         assert c.post("/api/training/stop", json={"job_id": job}).json()["status"] == "stopped"
 
@@ -122,6 +144,7 @@ def test_waiting_job_stops_at_once_and_limit_is_429(make_server):
         assert beats[0]["id"] < beats[1]["id"] and beats[0]["data"]["status"] == "idle"
         stopped = c.post("/api/training/stop", json={"job_id": waiting}).json()
         assert stopped["status"] == "stopped" and stopped["started_at"] is None
+        assert stopped["reason"] == "stopped on request before it started"
         assert _types(read_events(c, waiting)) == ["stopped"]
         c.post("/api/training/stop", json={"job_id": running})
         assert _types(read_events(c, running))[-1] == "stopped"
@@ -216,3 +239,21 @@ def test_training_error_fails_the_job_with_the_reason(make_server, tmp_path):
         assert "IDX" in events[-1]["data"]["message"]
         status = c.get(f"/api/training/status/{job}").json()
         assert status["status"] == "failed" and "IDX" in status["reason"]
+
+
+def test_page_is_served_and_self_contained(server):
+    import re
+
+    with server.client() as c:
+        page = c.get("/")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        for panel in ("chart-loss", "chart-acc", "rates", "chart-params", "log", "jobs-table", "btn-stop"):
+            assert f'id="{panel}"' in page.text
+        assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert "/static/vendor/uPlot.iife.min.js" in assets
+        for asset in assets:
+            assert asset.startswith("/static/"), f"{asset}: the page must not load anything from elsewhere"
+            res = c.get(asset)
+            assert res.status_code == 200 and len(res.content) > 500
+            assert not re.search(r"(src|href|url)\s*[=(]\s*[\"']?https?://", res.text), asset
+        assert c.get("/docs").status_code == 404  # Swagger UI would come from a CDN

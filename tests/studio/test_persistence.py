@@ -64,9 +64,21 @@ def test_restart_from_a_crash_snapshot(make_server, tmp_path):
         assert status["status"] == "failed" and "server stopped" in status["reason"]
         assert status["epochs_done"] >= 2
         events = read_events(c, cut)
-        assert events[-1]["event"] == "error" and events[-1]["data"]["reason"] == "server_restart"
+        assert events[-1]["event"] == "error" and events[-1]["data"]["cause"] == "server_restart"
         assert [e["id"] for e in events] == list(range(1, len(events) + 1))
         assert len(c.get(f"/api/runs/{cut}/metrics").json()["epochs"]) == status["epochs_done"]
+
+
+def test_clean_shutdown_stops_running_jobs_with_the_reason(make_server, tmp_path):
+    srv = make_server(db_path=tmp_path / "s.sqlite")
+    with srv.client() as c:
+        job = start_job(c, **LONG)
+        read_events(c, job, limit=3)
+    srv.stop()
+    store = Store(tmp_path / "s.sqlite")
+    [record] = store.jobs()
+    assert (record.job_id, record.status, record.reason) == (job, "stopped", "the server shut down")
+    assert store.events(job)[-1].type == "stopped"
 
 
 @pytest.mark.slow
@@ -102,7 +114,7 @@ def test_restart_keeps_finished_runs_and_fails_the_interrupted_one(tmp_path):
             assert "server stopped while this job was running" in status["reason"]
             assert status["epochs_done"] >= 2
             events = read_events(c, cut)
-            assert events[-1]["event"] == "error" and events[-1]["data"]["reason"] == "server_restart"
+            assert events[-1]["event"] == "error" and events[-1]["data"]["cause"] == "server_restart"
             assert [e["id"] for e in events] == list(range(1, len(events) + 1))
             run = c.get(f"/api/runs/{cut}/metrics").json()
             assert len(run["epochs"]) == status["epochs_done"]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from sw.training import CELL_EQUATIONS, CELLS, AlphaCell, RecurrentLIFCell
-from tests.training import eqeval
+from . import eqeval
 
 T, B, N = 40, 3, 16
 
@@ -152,3 +152,28 @@ def test_bad_arguments_give_clear_errors():
         AlphaCell().forward_sequence(torch.zeros(3, 2, 2))
     with pytest.raises(ValueError, match="n_neurons"):
         RecurrentLIFCell(4)(torch.zeros(2, 5))
+
+
+def test_comparison_detects_a_wrong_text():
+    """The check has teeth: a LIF text without leak does not match LIFCell."""
+    cell, kwargs, scale = _make("lif")
+    inputs = _inputs(cell, scale)
+    wrong = eqeval.parse(cell.EQUATIONS.text.replace("beta * v + I", "v + I"))
+    env = {"v": torch.zeros(B, N), "beta": torch.tensor(0.85), "threshold": torch.tensor(0.9)}
+    spikes = []
+    for t in range(T):
+        env = eqeval.step(wrong, {**env, "I": inputs[0][t]})
+        spikes.append(env["spike"])
+    with torch.no_grad():
+        ours, _ = cell.forward_sequence(inputs[0])
+    assert not torch.equal(torch.stack(spikes), ours)
+
+
+def test_setting_a_decay_updates_the_parameter():
+    fixed, learned = CELLS["lif"](), CELLS["lif"](learn_beta=True)
+    fixed.beta, learned.beta = 0.5, 0.7
+    assert fixed.equation_params()["beta"] == pytest.approx(0.5)
+    assert learned.equation_params()["beta"] == pytest.approx(0.7)
+    assert "beta_raw" in dict(learned.named_parameters())
+    with pytest.raises(ValueError, match="beta"):
+        fixed.beta = 0.0

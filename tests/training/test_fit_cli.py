@@ -93,3 +93,61 @@ def test_cli_help_and_errors():
     assert proc.returncode == 0 and "--data-dir" in proc.stdout and "runs/digits/model.pt" in proc.stdout
     with pytest.raises(SystemExit, match="data-dir"):
         main(["--dataset", "mnist"])
+
+
+def test_cli_mnist_from_idx_files(tmp_path, capsys):
+    from .test_data import _fake_mnist
+
+    _fake_mnist(tmp_path, n_train=40, n_test=10)
+    out = tmp_path / "m.pt"
+    assert main(["--dataset", "mnist", "--data-dir", str(tmp_path), "--epochs", "1",
+                 "--hidden", "16", "--timesteps", "4", "--out", str(out), "--no-progress"]) == 0
+    assert load_checkpoint(out).config["n_input"] == 784
+    out_c = tmp_path / "c.pt"
+    assert main(["--dataset", "mnist", "--data-dir", str(tmp_path), "--epochs", "1",
+                 "--model", "conv", "--timesteps", "2", "--out", str(out_c), "--no-progress"]) == 0
+    assert type(load_checkpoint(out_c)).__name__ == "ConvSpikingNet"
+    assert "final validation accuracy" in capsys.readouterr().out
+
+
+def test_fit_batch_callback_reports_and_stops_mid_epoch(tmp_path):
+    model = SpikingNet(10, 8, 2, n_layers=1)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    seen = []
+
+    def on_batch(rec):
+        seen.append(rec)
+        return not (rec["epoch"] == 2 and rec["batch"] == 1)
+
+    res = fit(model, _toy(), opt, 5, epochs=4, batch_callback=on_batch,
+              checkpoint_path=tmp_path / "m.pt", progress=False)
+    assert res.stopped and not res.interrupted and len(res.history) == 1
+    assert [(r["epoch"], r["batch"]) for r in seen] == [(1, 0), (1, 1), (1, 2), (1, 3), (2, 0), (2, 1)]
+    assert 0.0 <= seen[0]["accuracy"] <= 1.0 and seen[0]["loss"] > 0
+    assert load_checkpoint(tmp_path / "m.pt").checkpoint_extra["epoch"] == 1
+
+
+@pytest.mark.slow
+def test_cli_real_ctrl_c_keeps_checkpoint(tmp_path):
+    """SIGINT to a real training process: exit 130, checkpoint of a finished epoch kept."""
+    import signal
+    import time
+
+    out = tmp_path / "model.pt"
+    proc = subprocess.Popen([sys.executable, "-m", "sw.training", "--epochs", "500", "--out",
+                             str(out), "--no-progress", "--threads", "1"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not out.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert out.exists(), "no checkpoint appeared"
+        proc.send_signal(signal.SIGINT)
+        text, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, text[-2000:]
+    assert "interrupted after" in text
+    model = load_checkpoint(out)
+    assert model.checkpoint_extra["epoch"] >= 1

@@ -9,7 +9,8 @@ Discretisation and limits: ``neurons.py`` docstring and docs/nir.md.
 from .errors import NIRExportError, NIRImportError
 from .exporter import EXPORTABLE_KINDS, to_nir
 from .importer import DEFAULT_DT, SUPPORTED, from_nir
-from .neurons import HARD_RESET_KINDS, RESETS
+from .neurons import DELAYED_RESET_KINDS, HARD_RESET_KINDS, RESETS
 
 __all__ = ["from_nir", "to_nir", "NIRImportError", "NIRExportError", "SUPPORTED",
-           "EXPORTABLE_KINDS", "DEFAULT_DT", "RESETS", "HARD_RESET_KINDS"]
+           "EXPORTABLE_KINDS", "DEFAULT_DT", "RESETS", "HARD_RESET_KINDS",
+           "DELAYED_RESET_KINDS"]

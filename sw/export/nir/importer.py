@@ -252,9 +252,11 @@ def from_nir(graph: nir.NIRGraph | str | Path, *, timesteps: int | None = None,
         encoding: ``hw.ir`` input encoding; default metadata or ``"direct"``.
         dt: Euler step in seconds used to discretise the NIR time constants;
             default metadata or ``DEFAULT_DT`` (1e-4, snnTorch/SpikingJelly).
-        reset: ``"subtract"`` (v <- v - threshold: snnTorch's default neurons
-            and this project's cells) or ``"zero"`` (v <- v_reset, the NIR
-            definition: SpikingJelly, Norse); default metadata or ``"subtract"``.
+        reset: ``"subtract"`` (v <- v - threshold right after a spike: this
+            project's cells, snnTorch with ``reset_delay=False``), ``"zero"``
+            (v <- v_reset, the NIR definition: SpikingJelly, Norse) or
+            ``"delayed"`` (snnTorch's default ``reset_delay=True``); default
+            metadata or ``"subtract"``.  NIR files do not record it.
         name: network name; default the file stem or ``"nir"``.
 
     Raises:

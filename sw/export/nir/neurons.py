@@ -12,7 +12,7 @@ exporters assume), currents before voltages within a step, then threshold
              tau_mem dv/dt = (v_leak - v) + r i  ->  v <- (1 - dt/tau_mem) v + (dt/tau_mem) r i
     Threshold                                 ->  spike = I > threshold, no state
 
-The hardware cells (``sw.training.equations.CELL_EQUATIONS``) have unit input
+The hardware cells (``sw.training.equations.NEURON_EQUATIONS``) have unit input
 gain, one decay and one threshold per layer, so the importer moves
 everything else into the layer's weights: the input gain (``dt r / tau``,
 ``dt w_in / tau_syn * dt r / tau_mem``) scales each weight row, the constant
@@ -29,7 +29,7 @@ import nir
 import numpy as np
 
 from hw.ir import NEURON_KINDS, Neuron
-from sw.training.equations import CELL_EQUATIONS
+from sw.training.equations import NEURON_EQUATIONS
 
 from .errors import NIRImportError
 
@@ -39,12 +39,20 @@ NEURON_NODES = (nir.LIF, nir.IF, nir.CubaLIF, nir.Threshold)
 NON_SPIKING_NODES = (nir.LI, nir.I, nir.CubaLI)
 """NIR neuron types without spikes; the engine's output is spike counts."""
 
-RESETS = ("subtract", "zero")
-"""``subtract``: v <- v - threshold (snnTorch's default Leaky/Synaptic, our cells).
-``zero``: v <- v_reset (the NIR specification; SpikingJelly, Norse)."""
+RESETS = ("subtract", "zero", "delayed")
+"""``subtract``: v <- v - threshold right after the spike (our cells; snnTorch with
+``reset_delay=False``).  ``zero``: v <- v_reset (the NIR specification;
+SpikingJelly, Norse).  ``delayed``: the threshold is subtracted one step later
+(snnTorch's default ``reset_delay=True``)."""
 
 HARD_RESET_KINDS = {"lif": "lif_hard", "if": "if_hard", "synaptic": "synaptic_hard"}
-"""CELL_EQUATIONS entries used for ``reset="zero"`` (reset to ``v_reset``)."""
+"""NEURON_EQUATIONS entries used for ``reset="zero"`` (reset to ``v_reset``)."""
+
+DELAYED_RESET_KINDS = {"lif": "lif_delayed", "synaptic": "synaptic_delayed"}
+"""NEURON_EQUATIONS entries used for ``reset="delayed"`` (snnTorch's default neurons)."""
+
+_VARIANTS = {"zero": (HARD_RESET_KINDS, "v <- v_reset, the NIR definition"),
+             "delayed": (DELAYED_RESET_KINDS, "snnTorch's default reset_delay=True")}
 
 _RTOL = 1e-6
 
@@ -101,17 +109,21 @@ def _decay(name: str, what: str, tau: np.ndarray, dt: float) -> float:
 def _entry(name: str, kind: str, reset: str) -> str:
     if reset == "subtract":
         return kind
-    hard = HARD_RESET_KINDS[kind]
-    if hard not in CELL_EQUATIONS or hard not in NEURON_KINDS:
-        raise NIRImportError(name, f"reset='zero' (v <- v_reset, the NIR definition) needs the "
-                                   f"neuron kind {hard!r} (CELL_EQUATIONS and hw.ir.NEURON_KINDS), "
-                                   "which this installation lacks; import with reset='subtract' "
-                                   "if the model was trained with a subtractive reset")
-    return hard
+    table, what = _VARIANTS[reset]
+    variant = table.get(kind)
+    if variant is None:
+        raise NIRImportError(name, f"reset={reset!r} is not defined for {kind!r} neurons; "
+                                   f"it exists for {', '.join(table)}")
+    if variant not in NEURON_EQUATIONS or variant not in NEURON_KINDS:
+        raise NIRImportError(name, f"reset={reset!r} ({what}) needs the neuron kind "
+                                   f"{variant!r} (NEURON_EQUATIONS and hw.ir.NEURON_KINDS), which "
+                                   "this installation lacks; import with reset='subtract' if the "
+                                   "model was trained with an immediate subtractive reset")
+    return variant
 
 
 def _make(kind: str, params: dict[str, float]) -> Neuron:
-    eq = CELL_EQUATIONS[kind]
+    eq = NEURON_EQUATIONS[kind]
     missing = set(eq.params) - set(params)
     if missing:  # pragma: no cover - guards against an equation table change
         raise KeyError(f"no value for {sorted(missing)} of {kind!r}")
@@ -134,12 +146,11 @@ def _threshold_and_reset(name: str, node: nir.NIRNode, n: int, reset: str,
         scale, offset, v_reset = scale / th, offset / th, v_reset / th
         threshold = 1.0
     params = {"threshold": threshold}
-    if reset == "subtract":
-        if not np.allclose(v_reset, 0.0, atol=1e-12):
-            raise NIRImportError(name, "v_reset != 0 cannot be a subtractive reset; "
-                                       "import with reset='zero'")
-    else:
+    if reset == "zero":
         params["v_reset"] = _uniform(name, "v_reset", v_reset)
+    elif not np.allclose(v_reset, 0.0, atol=1e-12):
+        raise NIRImportError(name, "v_reset != 0 cannot be a subtractive reset; "
+                                   "import with reset='zero'")
     return params, scale, offset
 
 
@@ -152,7 +163,7 @@ def population(name: str, node: nir.NIRNode, n: int, *, dt: float, reset: str,
         raise NIRImportError(name, f"{type(node).__name__} is a non-spiking neuron; the engine "
                                    "outputs spike counts, so a population must spike (LIF, IF, "
                                    "CubaLIF or Threshold); a leaky-integrator readout needs a "
-                                   "non-spiking kind in CELL_EQUATIONS")
+                                   "non-spiking kind in NEURON_EQUATIONS")
     if isinstance(node, nir.Threshold):
         th = _param(name, node, "threshold", n)
         if np.any(th <= 0):
@@ -175,9 +186,9 @@ def population(name: str, node: nir.NIRNode, n: int, *, dt: float, reset: str,
         kind = "lif"
         if recurrent:
             if reset != "subtract":
-                raise NIRImportError(name, "a recurrent population with reset='zero' needs a "
-                                           "hard-reset recurrent kind; only 'recurrent_lif' "
-                                           "(subtractive reset) exists")
+                raise NIRImportError(name, f"a recurrent population with reset={reset!r} has "
+                                           "no neuron kind; only 'recurrent_lif' (immediate "
+                                           "subtractive reset) exists")
             kind = "recurrent_lif"
         else:
             kind = _entry(name, kind, reset)

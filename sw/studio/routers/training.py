@@ -37,11 +37,7 @@ def cell_types() -> list[dict]:
 @router.get("/datasets", response_model=list[DatasetInfo])
 def dataset_list(manager: Manager) -> list[dict]:
     """Datasets and whether each can be loaded here (MNIST needs local files)."""
-    why = datasets.mnist_missing(manager.settings.mnist_dir)
-    return [{"name": "synthetic", "available": True, "note": None},
-            {"name": "digits", "available": True, "note": None},
-            {"name": "mnist", "available": why is None,
-             "note": None if why is None else f"{why}; synthetic data is used instead"}]
+    return datasets.availability(manager.settings.mnist_dir)
 
 
 @router.post("/start", response_model=StartResponse,

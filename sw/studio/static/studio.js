@@ -133,7 +133,7 @@ function log(cls, text, fix) {
   if (fix) { const f = document.createElement("span"); f.className = "fix"; f.textContent = `Fix: ${fix}`; li.appendChild(f); }
   const ol = $("#log");
   ol.appendChild(li);
-  ol.parentElement.scrollTop = ol.parentElement.scrollHeight;
+  ol.scrollTop = ol.scrollHeight;
 }
 
 function setStatus(status) {
@@ -262,8 +262,8 @@ async function refreshJobs() {
   for (const j of jobs) {
     const tr = document.createElement("tr");
     tr.dataset.job = j.job_id;
-    tr.title = j.reason || "";
-    tr.innerHTML = `<td>${j.job_id.slice(-6)}</td><td class="st">${j.status}</td><td>${j.dataset}</td>` +
+    tr.title = `${j.job_id} · ${j.dataset}${j.reason ? " · " + j.reason : ""}`;
+    tr.innerHTML = `<td>…${j.job_id.slice(-6)}</td><td class="st">${j.status}</td>` +
       `<td>${j.epochs_done}/${j.epochs}</td><td>${pct(j.best_val_accuracy)}</td><td class="actions"></td>`;
     const act = tr.querySelector(".actions");
     const view = document.createElement("button");

@@ -96,6 +96,26 @@ class SpikingCell(nn.Module):
             return self._decay(name)
         return super().__getattr__(name)
 
+    def __setattr__(self, name: str, value) -> None:
+        decays = self.__dict__.get("_decays")
+        if decays is not None and name in decays:
+            self.set_decay(name, float(value))
+            return
+        super().__setattr__(name, value)
+
+    def set_decay(self, name: str, value: float) -> None:
+        """Set a decay factor in place (kept trainable if it was learned)."""
+        if not 0.0 < value <= 1.0:
+            raise ValueError(f"{type(self).__name__}: {name} must be in (0, 1], got {value}")
+        with torch.no_grad():
+            raw = self._parameters.get(f"{name}_raw")
+            if raw is not None:
+                if value >= 1.0:
+                    raise ValueError(f"{type(self).__name__}: a learned {name} must be < 1")
+                raw.fill_(_logit(value))
+            else:
+                self._buffers[f"{name}_fixed"].fill_(value)
+
     def equation_params(self) -> dict[str, float]:
         """Current values of the parameters named in ``EQUATIONS.params``."""
         return {name: float(getattr(self, name).detach()) for name in self.EQUATIONS.params}

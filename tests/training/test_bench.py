@@ -1,0 +1,28 @@
+"""The benchmarks run end to end (tiny sizes; the figures themselves are not asserted)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(*args):
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+@pytest.mark.slow
+def test_train_throughput_runs():
+    out = _run("bench/train_throughput.py", "--epochs", "1")
+    assert "ratio sw.training / snntorch" in out and "ratio sw.training / spikingjelly" in out
+
+
+@pytest.mark.slow
+def test_gpu_throughput_runs_on_cpu_quick():
+    out = _run("bench/gpu_throughput.py", "--device", "cpu", "--quick", "--repeats", "1")
+    assert "(a)" in out and "(b)" in out and "vs SpikingJelly" in out
