@@ -79,11 +79,12 @@ class Board:
         """Lay a ``hw.quantize.QuantizedNetwork`` out for this board (``hw.cores.plan``).
 
         Analog layers get 4 lanes when the FPGA has DSPs (1 otherwise: LUT multipliers
-        are large); weight banks move to SPRAM, largest first, while block RAM is short.
+        are large), spike layers 4 banks (8 lanes when the weights pack into 8 bits);
+        weight banks move to SPRAM, largest first, while block RAM is short.
         """
         from hw.cores.plan import plan_quantized
 
-        return plan_quantized(qnet, lanes=lanes, analog_lanes=4 if self.has_dsp else 1,
+        return plan_quantized(qnet, lanes=lanes, analog_lanes=4 if self.has_dsp else 1, spike_lanes=4,
                               spram_blocks=self.budget.spram, ebr_budget=self.budget.ebr)
 
     def program_command(self, bitstream: str) -> list[str] | None:

@@ -209,7 +209,7 @@ def build(model: str | Path | None = None, board_name: str = "icebreaker", out_d
         args = [board.nextpnr_device, "--package", board.nextpnr_package, "--json", f"{TOP}.json",
                 "--pcf", f"{TOP}.pcf", "--asc", f"{TOP}.asc", "--freq", f"{f_mhz:g}",
                 "--seed", str(seed), "--report", "pnr_report.json", "--log", "pnr.log",
-                "--timing-allow-fail", "-q"]
+                "--timing-allow-fail", "--router", "router2", "-q"]
         try:
             toolchain.run_nextpnr_ice40(args, cwd=out)
         except toolchain.ToolchainError as err:

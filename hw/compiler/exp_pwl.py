@@ -70,9 +70,10 @@ class ExpTable:
         clamped = Mux(x < self.x_lo, self.x_lo, Mux(x > self.x_hi, self.x_hi, x))
         d = (clamped - self.x_lo)[:max(1, (self.x_hi - self.x_lo).bit_length())]
         k = d[self.seg_shift:]
-        w = fmt.width + 2
-        base = Array(Const(v, signed(w)) for v in self.base)[k]
-        delta = Array(Const(v, signed(w)) for v in self.delta)[k]
+        wb = max(v.bit_length() for v in self.base) + 1      # narrow ROMs: smaller muxes and
+        wd = max(abs(v).bit_length() for v in self.delta) + 1  # a multiplier that fits one DSP
+        base = Array(Const(v, signed(wb)) for v in self.base)[k]
+        delta = Array(Const(v, signed(wd)) for v in self.delta)[k]
         if self.seg_shift == 0:
             return fmt.hdl_fit(base)
         r = d[:self.seg_shift]

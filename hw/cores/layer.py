@@ -13,8 +13,10 @@ Golden function: one layer of ``sim.golden`` (see its docstring), i.e.
   appended to this layer's spike list (and counted, for the output layer);
 * ``CLEAR``: all states, counts and the spike list to zero.
 
-Weights: ``P`` lanes (accumulators), each with its own bank (layout in
-``hw.cores.plan``), so ``P`` neurons accumulate at once; analog inputs use one
+Weights: ``P`` lanes (accumulators) fed by ``P / pack`` banks (layout and
+8-bit packing in ``hw.cores.plan``), so ``P`` neurons accumulate at once; a bank
+placed in SPRAM is reached through the ``ext<k>_addr/_data`` ports, because the
+SPRAM block is shared with other layers and lives in the core; analog inputs use one
 multiplier per lane (iCE40 DSP), spikes only adders.  Accumulation pipeline:
 item issue -> source read -> weight read -> product/term register -> accumulate.
 Neuron updates then run one per cycle: issue (rounding of the lane's accumulator)
@@ -56,6 +58,8 @@ class LayerUnit(wiring.Component):
         spk_raddr, spk_rdata, n_spikes: this layer's spike list of the current step.
         cnt_raddr, cnt_rdata: spike counts (output layer only).
         ld_bank, ld_addr, ld_data, ld_en: weight load port (shared by all layers).
+        ext<k>_addr, ext<k>_data: read port of bank ``k`` when it sits in a shared SPRAM
+            block (address already offset by the bank's base; 0 while idle).
     """
 
     def __init__(self, plan: NetworkPlan, index: int) -> None:
@@ -63,7 +67,13 @@ class LayerUnit(wiring.Component):
         self.layer: LayerPlan = plan.layers[index]
         lp, w = self.layer, plan.fmt.width
         self.n_states = len(lp.states)
+        ports = {}
+        for bank in lp.banks:
+            if bank.spram:  # the SPRAM block is shared with other layers: it lives in the core
+                ports[f"ext{bank.lane}_addr"] = Out(14)
+                ports[f"ext{bank.lane}_data"] = In(signed(w))
         super().__init__({
+            **ports,
             "start": In(1), "mode": In(2), "done": Out(1),
             "src_addr": Out(_bits(lp.n_in)), "src_data": In(w), "src_count": In(range(lp.n_in + 1)),
             "spk_raddr": In(_bits(lp.n_out)), "spk_rdata": Out(_bits(lp.n_out)),
@@ -79,14 +89,19 @@ class LayerUnit(wiring.Component):
         w, P, n_out = fmt.width, lp.lanes, lp.n_out
 
         # -- memories ------------------------------------------------------
-        banks = []
+        active = Signal()   # a command is running (shared SPRAM addresses are 0 otherwise)
+        banks = []          # (read address, read data) per lane
         for bank in lp.banks:
-            wb = WeightBank(w, bank.depth, lp.bank_words(bank.lane) if bank.preload else None,
-                            spram=bank.spram)
+            if bank.spram:
+                addr = Signal(14, name=f"bank{bank.lane}_raddr")
+                m.d.comb += getattr(self, f"ext{bank.lane}_addr").eq(Mux(active, addr + bank.base, 0))
+                banks.append((addr, getattr(self, f"ext{bank.lane}_data")))
+                continue
+            wb = WeightBank(w, bank.depth, lp.bank_words(bank.lane, w) if bank.preload else None)
             m.submodules[f"bank{bank.lane}"] = wb
             sel = self.ld_en & (self.ld_bank == bank.index)
             m.d.comb += [wb.waddr.eq(self.ld_addr), wb.wdata.eq(self.ld_data), wb.we.eq(sel)]
-            banks.append(wb)
+            banks.append((wb.raddr, wb.rdata))
         m.submodules.state = state_mem = Memory(shape=self.n_states * w, depth=n_out, init=[])
         st_rd, st_wr = state_mem.read_port(), state_mem.write_port()
         m.submodules.spikes = spk_mem = Memory(shape=_bits(n_out), depth=n_out, init=[])
@@ -130,9 +145,12 @@ class LayerUnit(wiring.Component):
             m.d.comb += col.eq(Mux(b1, 0, item1))
         else:
             m.d.comb += col.eq(Mux(b1, 0, self.src_data[:_bits(lp.n_in)] + 1))
-        for k, wb in enumerate(banks):
-            m.d.comb += wb.raddr.eq(row_base + col)
-            wk = wb.rdata
+        for raddr, _ in banks:
+            m.d.comb += raddr.eq(row_base + col)
+        bits = w // lp.pack
+        for k in range(P):
+            rdata = banks[k // lp.pack][1]
+            wk = rdata if lp.pack == 1 else rdata[(k % lp.pack) * bits:(k % lp.pack + 1) * bits].as_signed()
             if lp.analog:
                 m.d.sync += terms[k].eq(Mux(b2, wk << fmt.frac_bits, wk * x2))
             else:
@@ -211,7 +229,7 @@ class LayerUnit(wiring.Component):
         # -- control ------------------------------------------------------------
         drain = Signal(range(5))
         m.d.sync += self.done.eq(0)
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [mode.eq(self.mode), group.eq(0), row_base.eq(0),
@@ -263,4 +281,5 @@ class LayerUnit(wiring.Component):
             with m.State("FINISH"):
                 m.d.sync += self.done.eq(1)
                 m.next = "IDLE"
+        m.d.comb += active.eq(~fsm.ongoing("IDLE"))
         return m

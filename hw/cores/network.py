@@ -20,7 +20,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.cores.layer import CLEAR, PREP, STEP, LayerUnit, _bits
-from hw.cores.plan import NetworkPlan
+from hw.cores.plan import SPRAM_DEPTH, NetworkPlan
+from hw.cores.weight_bank import WeightBank
 
 __all__ = ["NetworkCore"]
 
@@ -76,6 +77,17 @@ class NetworkCore(wiring.Component):
                              unit.src_count.eq(prev.n_spikes)]
         last = units[-1]
 
+        # SPRAM blocks, shared by the layers' lanes placed in them (one layer runs at a time)
+        for index, banks in plan.spram_blocks.items():
+            block = WeightBank(plan.fmt.width, SPRAM_DEPTH, spram=True)
+            m.submodules[f"spram{index}"] = block
+            addrs = [getattr(units[b.layer], f"ext{b.lane}_addr") for b in banks]
+            m.d.comb += block.raddr.eq(_or_all(addrs))
+            for b in banks:
+                m.d.comb += getattr(units[b.layer], f"ext{b.lane}_data").eq(block.rdata)
+            m.d.comb += [block.waddr.eq(self.ld_addr[:plan.offset_bits]), block.wdata.eq(self.ld_data),
+                         block.we.eq(self.ld_en & ~self.busy & (self.ld_addr[plan.offset_bits:] == index))]
+
         t = Signal(range(T + 1))
         am_addr = Signal(range(n_out + 1))
         am_valid, am_idx = Signal(), Signal.like(self.pred)
@@ -127,3 +139,10 @@ class NetworkCore(wiring.Component):
         with m.If(self.start & ~self.busy):
             m.d.sync += self.pred.eq(0)
         return m
+
+
+def _or_all(values):
+    out = values[0]
+    for v in values[1:]:
+        out = out | v
+    return out

@@ -10,7 +10,13 @@ estimate used to refuse designs that do not fit *before* synthesis.
 Weight bank layout: lane ``k`` of a layer with ``P`` lanes holds the rows
 ``o = g*P + k``; row ``g`` of the bank is ``[bias[o], W[o, 0], ..., W[o, n_in-1]]``
 (raw fixed-point integers), so the bank depth is ``groups * (n_in + 1)``.
-Load address of a bank word: ``bank_index << offset_bits | offset``.
+Packing (lossless): when every weight and bias raw of a layer fits in half the
+word (8 bits for Q8.8), one 16-bit word holds two lanes (lane ``2b`` in the low
+byte, ``2b+1`` in the high byte of bank ``b``), so 4 memories feed 8 lanes.
+Physical memories: one per EBR bank, then the SPRAM blocks.  Banks of different
+layers share an SPRAM block (the layers run one after the other), each at its
+own ``base``; the banks of one layer sit in different blocks (they are read in
+the same cycle).  Load address of a bank word: ``index << offset_bits | (base + offset)``.
 """
 
 from __future__ import annotations
@@ -48,8 +54,11 @@ class Bank:
     """One weight memory: lane ``lane`` of layer ``layer``.
 
     Attributes:
-        index: global bank number (upper bits of the load address).
+        lane: bank number within its layer (it holds lanes ``lane*pack .. lane*pack+pack-1``).
+        index: physical memory number (upper bits of the load address): its own EBR
+            memory, or the SPRAM block it shares.
         depth: words.
+        base: first word inside the physical memory (SPRAM sharing; 0 for EBR).
         spram: placed in SPRAM instead of EBR.
         preload: the bitstream initialises it (EBR only); otherwise the host loads it.
     """
@@ -60,6 +69,7 @@ class Bank:
     depth: int
     spram: bool = False
     preload: bool = True
+    base: int = 0
 
     @property
     def ebr(self) -> int:
@@ -78,6 +88,7 @@ class LayerPlan:
         lanes: parallel accumulators (and weight banks).
         analog: the inputs are analog values (multiply) instead of binary spikes (add).
         count: keep per-neuron spike counts (the output layer).
+        pack: lanes per 16-bit bank word (2 when all raws fit 8 bits, else 1).
     """
 
     index: int
@@ -90,6 +101,7 @@ class LayerPlan:
     lanes: int
     analog: bool
     count: bool
+    pack: int = 1
     banks: list[Bank] = field(default_factory=list)
 
     @property
@@ -112,8 +124,12 @@ class LayerPlan:
     def bank_depth(self) -> int:
         return self.groups * self.row
 
-    def bank_words(self, lane: int) -> np.ndarray:
-        """Raw contents of lane ``lane``'s weight bank (layout in the module docstring)."""
+    @property
+    def n_banks(self) -> int:
+        return math.ceil(self.lanes / self.pack)
+
+    def lane_words(self, lane: int) -> np.ndarray:
+        """Raw weights lane ``lane`` reads, in bank order (layout in the module docstring)."""
         words = np.zeros((self.groups, self.row), dtype=np.int64)
         for g in range(self.groups):
             o = g * self.lanes + lane
@@ -121,6 +137,18 @@ class LayerPlan:
                 words[g, 0] = self.bias[o]
                 words[g, 1:] = self.weight[o]
         return words.reshape(-1)
+
+    def bank_words(self, bank: int, width: int = 16) -> np.ndarray:
+        """Signed ``width``-bit words of bank ``bank`` (lanes packed when ``pack`` > 1)."""
+        if self.pack == 1:
+            return self.lane_words(bank)
+        bits = width // self.pack
+        word = np.zeros(self.bank_depth, dtype=np.int64)
+        for i in range(self.pack):
+            lane = bank * self.pack + i
+            if lane < self.lanes:
+                word |= (self.lane_words(lane) & ((1 << bits) - 1)) << (i * bits)
+        return np.where(word >= 1 << (width - 1), word - (1 << width), word)
 
     def acc_width(self, fmt: QFormat) -> int:
         """Bits of an accumulator that holds the exact sum (never wraps)."""
@@ -161,12 +189,26 @@ class NetworkPlan:
         return max(1, self.timesteps.bit_length())
 
     @property
+    def memories(self) -> int:
+        """Physical weight memories (EBR banks + SPRAM blocks)."""
+        return max(b.index for b in self.banks) + 1
+
+    @property
+    def spram_blocks(self) -> dict[int, list[Bank]]:
+        """SPRAM block (physical index) -> the banks it holds."""
+        blocks: dict[int, list[Bank]] = {}
+        for b in self.banks:
+            if b.spram:
+                blocks.setdefault(b.index, []).append(b)
+        return blocks
+
+    @property
     def offset_bits(self) -> int:
-        return max(1, max(b.depth for b in self.banks) - 1).bit_length()
+        return max(1, max(b.base + b.depth for b in self.banks) - 1).bit_length()
 
     @property
     def bank_bits(self) -> int:
-        return max(1, (len(self.banks) - 1).bit_length())
+        return max(1, (self.memories - 1).bit_length())
 
     @property
     def needs_load(self) -> bool:
@@ -178,7 +220,7 @@ class NetworkPlan:
         return any(b.spram for b in self.banks)
 
     def load_address(self, bank: Bank, offset: int = 0) -> int:
-        return (bank.index << self.offset_bits) | offset
+        return (bank.index << self.offset_bits) | (bank.base + offset)
 
     def load_image(self, only_needed: bool = False) -> list[tuple[int, np.ndarray]]:
         """``[(start load address, raw words)]`` for every bank (or only those the bitstream lacks)."""
@@ -186,7 +228,7 @@ class NetworkPlan:
         for layer in self.layers:
             for bank in layer.banks:
                 if not (only_needed and bank.preload):
-                    out.append((self.load_address(bank), layer.bank_words(bank.lane)))
+                    out.append((self.load_address(bank), layer.bank_words(bank.lane, self.fmt.width)))
         return out
 
     # -- resources and cycles --------------------------------------------
@@ -205,15 +247,14 @@ class NetworkPlan:
                 ebr += ebr_blocks(self.count_bits, layer.n_out)
             rows.append({"layer": layer.name, "n_in": layer.n_in, "n_out": layer.n_out,
                          "lanes": layer.lanes, "weight_words": layer.n_out * layer.row,
-                         "ebr": ebr, "spram": sum(b.spram for b in layer.banks),
-                         "dsp": layer.lanes if layer.analog else 0})
+                         "ebr": ebr, "spram_banks": sum(b.spram for b in layer.banks),
+                         "dsp": (layer.lanes if layer.analog else 0) + _multipliers(layer.neuron)})
         return rows
 
     def resources(self) -> dict[str, int]:
         table = self.memory_table()
         ebr = sum(r["ebr"] for r in table) + ebr_blocks(self.fmt.width, self.n_input)
-        return {"ebr": ebr, "spram": sum(r["spram"] for r in table),
-                "dsp": sum(r["dsp"] for r in table)}
+        return {"ebr": ebr, "spram": len(self.spram_blocks), "dsp": sum(r["dsp"] for r in table)}
 
     def cycles(self, spikes_per_step: Sequence[np.ndarray] | None = None) -> int:
         """Clock cycles of one inference (start to done) for given activity.
@@ -243,6 +284,12 @@ class NetworkPlan:
 
 
 
+def _multipliers(compiled: Any) -> int:
+    """Variable multiplies in a compiled neuron's datapath (each may take a DSP)."""
+    counts = getattr(compiled, "op_counts", None)
+    return int(counts().get("mul", 0)) if callable(counts) else 0
+
+
 def plan_network(
     weights: Sequence[np.ndarray],
     biases: Sequence[np.ndarray | None],
@@ -255,10 +302,11 @@ def plan_network(
     name: str = "network",
     lanes: Sequence[int] | None = None,
     analog_lanes: int = 4,
-    spike_lanes: int = 2,
+    spike_lanes: int = 4,
     spram_blocks: int = 0,
     ebr_budget: int | None = None,
     preload: bool | None = None,
+    pack: bool = True,
 ) -> NetworkPlan:
     """Lay out dense layers (raw integer weights) on the engine.
 
@@ -267,11 +315,14 @@ def plan_network(
     EBR initial contents make synthesis slow (yosys maps each distinct block RAM
     content separately), so then every bank is loaded by the host.
 
+    ``pack``: put two lanes in one word where the layer's raws allow it (lossless).
+
     ``neurons`` are the ``hw.ir.Neuron`` of each layer, ``compiled`` their
     ``hw.compiler.CompiledNeuron`` (whose datapath the engine instantiates).
 
     Lanes: ``lanes[i]`` per layer, else ``analog_lanes`` for the (analog) first layer
-    and ``spike_lanes`` for the others, capped at the layer width.
+    and ``spike_lanes`` for the others (twice that when the layer's weights pack),
+    capped at the layer width.
     Banks move from EBR to SPRAM, largest first, while the EBR estimate exceeds
     ``ebr_budget`` and SPRAM blocks remain (``spram_blocks`` = 0: never).
 
@@ -295,35 +346,58 @@ def plan_network(
         w = np.asarray(w, dtype=np.int64)
         n_out = w.shape[0]
         b = np.zeros(n_out, dtype=np.int64) if b is None else np.asarray(b, dtype=np.int64)
-        default = analog_lanes if i == 0 else spike_lanes
+        half = fmt.width // 2
+        raws = np.concatenate([w.ravel(), b])
+        fits_half = bool(np.all((raws >= -(1 << (half - 1))) & (raws < (1 << (half - 1)))))
+        # spike layers: packing doubles the lanes the same memories feed
+        default = analog_lanes if i == 0 else spike_lanes * (2 if (pack and fits_half) else 1)
         p = min(n_out, default) if lanes is None else int(lanes[i])
         if not 1 <= p <= n_out:
             raise PlanError(f"layer {i}: lanes must be 1..{n_out}, got {p}")
         layers.append(LayerPlan(index=i, name=f"layer{i}", weight=w, bias=b, neuron=comp,
                                 states=tuple(neuron.states), inputs=tuple(neuron.inputs),
-                                lanes=p, analog=(i == 0),
-                                count=(i == len(weights) - 1)))
+                                lanes=p, analog=(i == 0), count=(i == len(weights) - 1),
+                                pack=2 if (pack and p > 1 and fits_half) else 1))
     index = 0
     for layer in layers:
-        layer.banks = [Bank(index + k, layer.index, k, layer.bank_depth) for k in range(layer.lanes)]
-        index += layer.lanes
+        layer.banks = [Bank(index + k, layer.index, k, layer.bank_depth) for k in range(layer.n_banks)]
+        index += layer.n_banks
     plan = NetworkPlan(fmt=fmt, layers=layers, timesteps=timesteps,
                        n_input=int(layers[0].n_in), name=name)
+    blocks: list[dict[str, Any]] = []          # SPRAM blocks: layers held, words used
+    placed: dict[tuple[int, int], tuple[int, int]] = {}   # (layer, lane) -> (block, base)
     if ebr_budget is not None and spram_blocks > 0:
-        free = spram_blocks
         for bank in sorted(plan.banks, key=lambda b: -b.depth):
-            if plan.resources()["ebr"] <= ebr_budget or free == 0:
+            if plan.resources()["ebr"] - sum(b.ebr for b in plan.banks if (b.layer, b.lane) in placed) \
+                    <= ebr_budget:
                 break
-            if bank.depth > SPRAM_DEPTH:
+            fits = [i for i, blk in enumerate(blocks)
+                    if bank.layer not in blk["layers"] and blk["used"] + bank.depth <= SPRAM_DEPTH]
+            if fits:
+                i = fits[0]
+            elif len(blocks) < spram_blocks and bank.depth <= SPRAM_DEPTH:
+                blocks.append({"layers": set(), "used": 0})
+                i = len(blocks) - 1
+            else:
                 continue
-            layer = layers[bank.layer]
-            layer.banks[bank.lane] = Bank(bank.index, bank.layer, bank.lane, bank.depth, spram=True)
-            free -= 1
+            placed[(bank.layer, bank.lane)] = (i, blocks[i]["used"])
+            blocks[i]["layers"].add(bank.layer)
+            blocks[i]["used"] += bank.depth
     if preload is None:
-        preload = not plan.uses_spram
+        preload = not placed
+    n_ebr = sum(1 for b in plan.banks if (b.layer, b.lane) not in placed)
+    index = 0
     for layer in layers:
-        layer.banks = [Bank(b.index, b.layer, b.lane, b.depth, b.spram, preload and not b.spram)
-                       for b in layer.banks]
+        banks = []
+        for b in layer.banks:
+            if (b.layer, b.lane) in placed:
+                blk, base = placed[(b.layer, b.lane)]
+                banks.append(Bank(n_ebr + blk, b.layer, b.lane, b.depth, spram=True, preload=False,
+                                  base=base))
+            else:
+                banks.append(Bank(index, b.layer, b.lane, b.depth, preload=preload))
+                index += 1
+        layer.banks = banks
     return plan
 
 

@@ -1,4 +1,4 @@
-"""``hw.cores.weight_bank``: one weight memory of a layer lane, in EBR or in UP5K SPRAM.
+"""``hw.cores.weight_bank``: one weight memory, in EBR (a layer's bank) or a UP5K SPRAM block (shared).
 
 Both kinds have the same ports: a synchronous read (``raddr`` -> ``rdata`` one
 cycle later) and a write port used by the host loader (``waddr``, ``wdata``,

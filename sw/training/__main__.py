@@ -4,7 +4,9 @@ With no arguments it trains the default network, ``SpikingNet(64, 128, 10)``
 (two hidden layers of 128: the net the hardware path builds by default), on
 scikit-learn's digits (T=25, Adam lr 2e-3,
 batch 64, 10 epochs), prints per-epoch accuracy and the final validation
-accuracy, and saves ``runs/digits/model.pt``.
+accuracy, and saves ``runs/digits/model.pt`` (the checkpoint) and
+``runs/digits/model.npz`` (the ``hw.ir`` artifact that ``python -m hw.build``
+and ``python -m sim.verify`` take).
 
 Examples::
 
@@ -82,6 +84,14 @@ def _build_model(args: argparse.Namespace, n_input: int) -> torch.nn.Module:
                       learn_threshold=args.learn_threshold)
 
 
+def _export_artifact(model: torch.nn.Module, checkpoint: Path, timesteps: int) -> Path:
+    """Save the trained model as a ``hw.ir`` network file next to its checkpoint."""
+    from sw.export import to_ir  # sw.export builds on sw.training: import late
+
+    net = to_ir(model.cpu(), timesteps=timesteps, encoding="direct", name=checkpoint.parent.name)
+    return net.save(checkpoint.with_suffix(".npz"))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     args = build_parser().parse_args(argv)
@@ -126,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         if result.history:
             print(f"final validation accuracy: {result.final_val_acc:.2%}")
             print(f"checkpoint: {result.checkpoint}")
+            artifact = _export_artifact(getattr(model, "module", model), out, args.timesteps)
+            print(f"hardware artifact (hw.ir): {artifact}")
         if result.interrupted:
             return 130
     return 0

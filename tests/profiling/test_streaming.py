@@ -296,3 +296,17 @@ def test_rejected_step_records_nothing():
         prof.record_step("a", np.zeros((3, 7)), voltages=np.zeros((7,)))
     stats = prof.report().layer_stats["a"]
     assert stats.n_steps == 2 and stats.firing_rates.tolist() == [1.0] * 7
+
+
+def test_numpy_only_use_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from sw.profiling import SpikeProfiler\n"
+            "p = SpikeProfiler()\n"
+            "p.record_step('a', np.zeros((4, 3)), voltages=np.ones((4, 3)), gradients=np.ones((4, 3)))\n"
+            "p.end_epoch(); p.report().to_json()\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
