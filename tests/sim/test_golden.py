@@ -33,7 +33,7 @@ def test_default_model_float_vs_q88_accuracy(digits) -> None:
     assert x.shape == (360, 64)
     net = load_default_model()
     assert default_model_path().name == "digits.npz"
-    assert [l.n_out for l in net.layers] == [128, 10] and net.timesteps == 25 and net.encoding == "direct"
+    assert [l.n_out for l in net.layers] == [128, 128, 10] and net.timesteps == 25 and net.encoding == "direct"
     f = simulate_float(net, x)
     q = run_golden(net, x)
     acc_f, acc_q = f.accuracy(y), q.accuracy(y)

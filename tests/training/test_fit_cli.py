@@ -74,7 +74,7 @@ def test_other_losses_train(loss):
 def test_cli_defaults_match_the_issue():
     a = build_parser().parse_args([])
     assert (a.dataset, a.hidden, a.n_layers, a.timesteps, a.lr, a.batch_size, a.epochs) == \
-        ("digits", 128, 1, 25, 2e-3, 64, 10)
+        ("digits", 128, 2, 25, 2e-3, 64, 10)
 
 
 def test_cli_short_run_saves_checkpoint(tmp_path, capsys):
@@ -83,8 +83,12 @@ def test_cli_short_run_saves_checkpoint(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "epoch  1" in text and "final validation accuracy" in text
     model = load_checkpoint(out)
-    assert model.config["n_input"] == 64 and model.config["n_layers"] == 1
+    assert model.config["n_input"] == 64 and model.config["n_layers"] == 2
     assert model.checkpoint_extra["dataset"] == "digits"
+    from hw.ir import Network  # the hw.ir artifact written next to the checkpoint
+    net = Network.load(out.with_suffix(".npz"))
+    assert [l.n_out for l in net.layers] == [32, 32, 10] and net.timesteps == 25
+    assert "hardware artifact" in text
 
 
 def test_cli_help_and_errors():
