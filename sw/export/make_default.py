@@ -26,12 +26,10 @@ def make_default(out: Path, seed: int = 0, epochs: int = 10, progress: bool = Tr
     """Train, export and save the default model; returns the ``hw.ir.Network`` written."""
     import numpy as np
     import torch
-    from tqdm import tqdm
-
     from hw.fixed import Q8_8
     from sim.golden import run_golden, simulate_float
     from sw.export.to_ir import to_ir
-    from sw.training import SpikingNet, evaluate, load_digits_data, make_loaders, train_epoch
+    from sw.training import SpikingNet, evaluate, fit, load_digits_data, make_loaders
 
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -40,14 +38,10 @@ def make_default(out: Path, seed: int = 0, epochs: int = 10, progress: bool = Tr
     model = SpikingNet(64, 128, 10)
     opt = torch.optim.Adam(model.parameters(), lr=RECIPE["lr"])
     T = RECIPE["timesteps"]
-    history = []
-    bar = tqdm(range(1, epochs + 1), desc="train digits", disable=not progress)
-    for epoch in bar:
-        loss, acc = train_epoch(model, train, opt, T)
-        _, val_acc = evaluate(model, test, T)
-        history.append({"epoch": epoch, "loss": round(loss, 5), "train_acc": round(acc, 5),
-                        "val_acc": round(val_acc, 5)})
-        bar.set_postfix(loss=f"{loss:.3f}", val=f"{val_acc:.3f}")
+    result = fit(model, train, opt, T, epochs=epochs, val_loader=test, progress=progress)
+    history = [{"epoch": r["epoch"], "loss": round(r["train_loss"], 5),
+                "train_acc": round(r["train_acc"], 5), "val_acc": round(r["val_acc"], 5)}
+               for r in result.history]
     _, float_acc = evaluate(model, test, T)
     net = to_ir(model, timesteps=T, encoding="direct", name="digits-64-128-128-10")
     x, y = X_te.numpy(), y_te.numpy()
