@@ -82,6 +82,11 @@ class LayerUnit(wiring.Component):
             "ld_bank": In(plan.bank_bits), "ld_addr": In(plan.offset_bits),
             "ld_data": In(signed(w)), "ld_en": In(1),
         })
+        # Trace (not ports; read by testbenches, removed by synthesis when unused):
+        # ``spike_valid`` is 1 in the cycle neuron ``spike_index`` of this layer is
+        # appended to the spike list of the step being computed.
+        self.spike_valid = Signal(name="spike_valid")
+        self.spike_index = Signal(_bits(lp.n_out), name="spike_index")
 
     def elaborate(self, platform) -> Module:  # noqa: C901 - one FSM, read top-down
         m = Module()
@@ -201,7 +206,7 @@ class LayerUnit(wiring.Component):
         state3, spike3 = Signal.like(new_state), Signal()
         update_neurons = u2 if not lp.analog else (u2 & (mode != PREP))
         m.d.sync += [u3.eq(update_neurons), o3.eq(o2), state3.eq(new_state), spike3.eq(dp.spike)]
-        m.d.comb += spk_wr.data.eq(o3)
+        m.d.comb += [spk_wr.data.eq(o3), self.spike_index.eq(o3)]
         if lp.count:
             count3 = Signal(self.plan.count_bits)
             m.d.sync += count3.eq(cnt_rd.data + 1)
@@ -221,7 +226,7 @@ class LayerUnit(wiring.Component):
         with m.Elif(u3):
             m.d.comb += st_wr.en.eq(1)
             with m.If(spike3):
-                m.d.comb += spk_wr.en.eq(1)
+                m.d.comb += [spk_wr.en.eq(1), self.spike_valid.eq(1)]
                 m.d.sync += self.n_spikes.eq(self.n_spikes + 1)
                 if lp.count:
                     m.d.comb += cnt_wr.en.eq(1)

@@ -49,6 +49,9 @@ class NetworkCore(wiring.Component):
             "ld_addr": In(plan.bank_bits + plan.offset_bits), "ld_data": In(signed(w)),
             "ld_en": In(1),
         })
+        # Trace (not a port): the timestep being computed, 0 .. T-1 (with the layers'
+        # ``spike_valid``/``spike_index`` it gives per-layer spike trains).
+        self.step = Signal(range(plan.timesteps + 1), name="step")
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -88,7 +91,7 @@ class NetworkCore(wiring.Component):
             m.d.comb += [block.waddr.eq(self.ld_addr[:plan.offset_bits]), block.wdata.eq(self.ld_data),
                          block.we.eq(self.ld_en & ~self.busy & (self.ld_addr[plan.offset_bits:] == index))]
 
-        t = Signal(range(T + 1))
+        t = self.step
         am_addr = Signal(range(n_out + 1))
         am_valid, am_idx = Signal(), Signal.like(self.pred)
         best = Signal(plan.count_bits)
