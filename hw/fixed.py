@@ -19,7 +19,7 @@ twins, so there is no second copy elsewhere):
   rounds + handles overflow once at the end, as a wide hardware accumulator
   does.
 
-HDL twins (``hdl_fit``, ``hdl_shift_round``, ``hdl_mul``) build Amaranth
+HDL twins (``hdl_fit``, ``hdl_shift_round``, ``hdl_mul``, ``hdl_mul_const``) build Amaranth
 expressions with exactly the same integer semantics as ``fit``,
 ``shift_round`` and ``mul``; the equation compiler uses both sides, so the
 numpy golden step and the generated Verilog cannot drift.  In hardware the
@@ -162,11 +162,16 @@ class QFormat:
         expr = _as_signed_value(expr)
         if expr.shape().width <= self.width:  # cannot overflow: sign-extend only
             return (expr + Const(0, signed(self.width)))[:self.width].as_signed()
-        if self.overflow == "saturate":
-            hi = Const(self.max_raw, signed(self.width))
-            lo = Const(self.min_raw, signed(self.width))
-            expr = Mux(expr > self.max_raw, hi, Mux(expr < self.min_raw, lo, expr))
-        return expr[:self.width].as_signed()
+        low = expr[:self.width].as_signed()
+        if self.overflow != "saturate":
+            return low
+        # in range iff the result's sign bit and all bits above it agree: a LUT tree, where
+        # comparisons against max_raw/min_raw would be two carry chains on the critical path
+        top = expr[self.width - 1:]
+        fits = top.all() | ~top.any()
+        hi = Const(self.max_raw, signed(self.width))
+        lo = Const(self.min_raw, signed(self.width))
+        return Mux(fits, low, Mux(expr[-1], lo, hi))
 
     def hdl_shift_round(self, expr, shift: int):
         """Amaranth twin of :meth:`shift_round`: divide by ``2**shift`` with this format's rounding."""
@@ -188,6 +193,18 @@ class QFormat:
         from amaranth.hdl import Value
 
         return self.hdl_fit(self.hdl_shift_round(Value.cast(a) * Value.cast(b), self.frac_bits))
+
+    def hdl_mul_const(self, a, const_raw: int):
+        """Amaranth twin of :meth:`mul` when ``b`` is the compile-time raw ``const_raw``: no multiplier.
+
+        The exact product is a balanced tree of shifted adds/subtracts of ``a``, one per non-zero
+        canonical-signed-digit of ``const_raw`` (:func:`hdl_const_product`), followed by the same
+        :meth:`hdl_shift_round` and :meth:`hdl_fit` as :meth:`hdl_mul`.  The tree's common factor
+        ``2**s`` (the lowest digit) is taken out of the rounding shift first:
+        ``shift_round(p * 2**s, n) == shift_round(p, n - s)`` exactly for every rounding mode.
+        """
+        prod, scale = _hdl_const_product_scaled(a, const_raw)
+        return self.hdl_fit(self.hdl_shift_round(prod, self.frac_bits - scale))
 
     # -- conversions ----------------------------------------------------
     def quantize(self, x: np.ndarray | float) -> np.ndarray:
@@ -245,6 +262,113 @@ class QFormat:
             b = np.asarray(bias, dtype=np.int64)
             acc = acc + (b if acc.ndim == 1 else b[:, None])
         return self.fit(acc)
+
+
+def csd_digits(value: int) -> tuple[tuple[int, int], ...]:
+    """Canonical signed digit recoding of an integer: ``((shift, digit), ...)`` with digit +-1.
+
+    ``sum(d << k for k, d in csd_digits(v)) == v``; no two digits are adjacent, so there are at
+    most ``ceil((bits + 1) / 2)`` of them and never more than the binary form's ones (the fewest
+    adders for a shift-add constant multiply without sharing subexpressions).
+    """
+    value = int(value)
+    digits = []
+    shift = 0
+    while value:
+        if value & 1:
+            digit = 2 - (value & 3)  # value % 4 == 1 -> +1, == 3 -> -1 (leaves a run of zeros)
+            digits.append((shift, digit))
+            value -= digit
+        value >>= 1
+        shift += 1
+    return tuple(digits)
+
+
+def hdl_const_product(expr, const: int):
+    """Exact product ``expr * const`` (an Amaranth expression) built from shifts and adds only.
+
+    One term ``+-(expr << k)`` per :func:`csd_digits` digit, summed by a balanced adder tree; the
+    result is exact (Amaranth widens every sum), so ``synth_ice40 -dsp`` has no ``$mul`` to map
+    onto an ``SB_MAC16``.
+    """
+    prod, scale = _hdl_const_product_scaled(expr, const)
+    return prod.shift_left(scale)
+
+
+def hdl_narrow_product(wide, narrow, addend: tuple | None = None):
+    """Exact product of two run-time values where ``narrow`` has few bits: partial products, no DSP.
+
+    One term per bit ``j`` of ``narrow``, ``Mux(narrow[j], wide, 0) << j`` (subtracted for the sign
+    bit of a signed ``narrow``), summed by a balanced adder tree.  Meant for operands of a few bits
+    (e.g. the 5-bit offset inside a segment of the ``exp`` table).  ``addend=(value, k)`` adds
+    ``value << k`` as one more term of the same tree (exact: ``wide * narrow + (value << k)``).
+    """
+    from amaranth.hdl import Mux, Value
+
+    wide = _as_signed_value(wide)
+    narrow = Value.cast(narrow)
+    n = len(narrow)
+    terms = [(Mux(narrow[j], wide, 0), j, -1 if (narrow.shape().signed and j == n - 1) else 1)
+             for j in range(n)]
+    if addend is not None:
+        terms.append((_as_signed_value(addend[0]), int(addend[1]), 1))
+    prod, scale = _hdl_signed_sum(terms)
+    return prod.shift_left(scale)
+
+
+def _hdl_const_product_scaled(expr, const: int):
+    """``(p, s)`` with ``p * 2**s == expr * const`` exactly (``s`` = the lowest CSD digit)."""
+    expr = _as_signed_value(expr)
+    return _hdl_signed_sum([(expr, k, d) for k, d in csd_digits(const)])
+
+
+def _hdl_signed_sum(terms: list):
+    """``(p, s)`` with ``p * 2**s == sum(sign * e * 2**k for e, k, sign in terms)``, exactly.
+
+    Positive and negative terms each go through a balanced tree, then one subtraction.  Each add
+    aligns its operands at the lower one's shift and passes that operand's low bits straight
+    through (no adder bits where the other operand is known to be zero).
+    """
+    from amaranth.hdl import Const, signed
+
+    pos = sorted(((e, k) for e, k, sign in terms if sign > 0), key=lambda t: t[1])
+    neg = sorted(((e, k) for e, k, sign in terms if sign < 0), key=lambda t: t[1])
+    if not pos and not neg:
+        return Const(0, signed(1)), 0
+    if not neg:
+        return _hdl_tree(pos)
+    if not pos:
+        e, k = _hdl_tree(neg)
+        return -e, k
+    return _hdl_combine(_hdl_tree(pos), _hdl_tree(neg), subtract=True)
+
+
+def _hdl_tree(terms: list):
+    """Balanced sum of ``(expr, shift)`` terms sorted by shift -> ``(expr, shift)``."""
+    if len(terms) == 1:
+        return terms[0]
+    half = len(terms) // 2
+    return _hdl_combine(_hdl_tree(terms[:half]), _hdl_tree(terms[half:]), subtract=False)
+
+
+def _hdl_combine(a: tuple, b: tuple, subtract: bool):
+    """``a +- b`` for ``(expr, shift)`` pairs, result at the smaller shift (exact)."""
+    from amaranth.hdl import Cat
+
+    (ea, ka), (eb, kb) = a, b
+    if kb < ka:
+        if not subtract:
+            return _hdl_combine(b, a, subtract=False)
+        # the subtrahend has the low bits: no pass-through, a wider subtractor
+        return ea.shift_left(ka - kb) - eb, kb
+    d = kb - ka
+    if d == 0:
+        return (ea - eb) if subtract else (ea + eb), ka
+    if len(ea) < d:  # sign-extend so the low d bits exist
+        ea = Cat(ea, ea[-1].replicate(d - len(ea))).as_signed()
+    hi = ea.shift_right(d)  # floor(ea / 2**d), exact
+    top = (hi - eb) if subtract else (hi + eb)
+    return Cat(ea[:d], top).as_signed(), ka
 
 
 def _as_signed_value(expr):

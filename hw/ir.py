@@ -28,6 +28,7 @@ import ast
 import json
 import math
 import numbers
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -326,11 +327,16 @@ class Network:
         path = Path(path)
         if not path.is_file():
             raise IRError("path", f"no such file: {path}")
+        if not zipfile.is_zipfile(path):
+            raise IRError("file", f"{path} is not a hw.ir network file (not an .npz archive)")
         try:
             with np.load(path, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
         except Exception as exc:  # zipfile/zlib/ValueError/OSError/EOFError: not a valid npz
-            raise IRError("file", f"{path} is not a network file ({type(exc).__name__}: {exc})") from None
+            # numpy's own message for object arrays suggests loading unsafely; never pass that on
+            why = ("it holds object (pickled) arrays, which a hw.ir file never does" if "pickle" in str(exc)
+                   else f"{type(exc).__name__}: {exc}")
+            raise IRError("file", f"{path} is not a hw.ir network file ({why})") from None
         if "__manifest__" not in arrays:
             raise IRError("__manifest__", f"{path} has no manifest; not a network file")
         try:

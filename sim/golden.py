@@ -56,11 +56,24 @@ class GoldenResult:
         spike_counts: ``(batch, n_out)`` int64 output spike counts over the T steps.
         predictions: ``(batch,)`` int64 argmax of ``spike_counts`` (ties -> lowest index).
         layer_spikes: with ``record=True``, one ``(T, batch, n_out_l)`` uint8 array per layer.
+        current_saturations: ``run_golden`` only: per layer, how many input currents (every input
+            of the neuron: ``I``, ``I_exc``/``I_inh``, the recurrent current) came out of the
+            overflow rule at the format's limit (``min_raw`` or ``max_raw``: clipped, or exactly
+            on the limit). A direct-encoded first layer's current is counted once per sample
+            (it is computed once), every other current once per step.
+        current_values: per layer, how many currents were computed (the denominator).
+        state_saturations: per layer, how many neuron states were at the format's limit after a
+            step (counted every step, every state variable).
+        state_values: per layer, how many states were counted.
     """
 
     spike_counts: np.ndarray
     predictions: np.ndarray
     layer_spikes: list[np.ndarray] | None = None
+    current_saturations: np.ndarray | None = None
+    current_values: np.ndarray | None = None
+    state_saturations: np.ndarray | None = None
+    state_values: np.ndarray | None = None
 
     def accuracy(self, labels: Any) -> float:
         """Fraction of predictions equal to ``labels``."""
@@ -160,6 +173,16 @@ class _IntArith:
     def spikes(self, w: np.ndarray, s: np.ndarray, b: np.ndarray | None) -> np.ndarray:
         return self.fmt.spike_sum(w, s, b)
 
+    def at_limits(self, raw: np.ndarray) -> int:
+        """How many raws sit on the format's limits (where saturation puts an out-of-range value)."""
+        raw = np.asarray(raw)
+        if raw.size == 0:
+            return 0
+        hi, lo = self.fmt.max_raw, self.fmt.min_raw
+        # two reductions first: in the common case nothing is on a limit and nothing is compared
+        n = int(np.count_nonzero(raw == hi)) if raw.max() >= hi else 0
+        return n + (int(np.count_nonzero(raw == lo)) if raw.min() <= lo else 0)
+
 
 class _FloatArith:
     """float64: ``W @ x + b`` for both kinds of input."""
@@ -172,6 +195,7 @@ class _FloatArith:
         return acc if b is None else acc + (b if acc.ndim == 1 else b[:, None])
 
     spikes = values
+    at_limits = None
 
 
 def _conv_columns(x: np.ndarray, in_shape: tuple[int, int, int], kh: int, kw: int,
@@ -262,7 +286,14 @@ def _simulate(runs: list[_LayerRun], network: Network, x: np.ndarray, record: bo
     """The schedule of the module docstring, for one chunk of samples."""
     batch, T = x.shape[0], network.timesteps
     direct = network.encoding == "direct"
+    limits = runs[0].arith.at_limits                # None for float64: nothing saturates
+    n_layers = len(runs)
+    sat = np.zeros((4, n_layers), dtype=np.int64)   # current hits, currents, state hits, states
     static = runs[0].currents(runs[0].arith.encode(x).T, binary=False) if direct else None
+    if limits is not None and static is not None:
+        for v in static.values():
+            sat[0, 0] += limits(v)
+            sat[1, 0] += v.size
     states = [_expand_state(r.neuron.initial_state(r.layer.n_out), r.layer.n_out, batch) for r in runs]
     prev = [np.zeros((r.layer.n_out, batch), dtype=np.int64) for r in runs]
     counts = np.zeros((runs[-1].layer.n_out, batch), dtype=np.int64)
@@ -274,9 +305,19 @@ def _simulate(runs: list[_LayerRun], network: Network, x: np.ndarray, record: bo
                 cur = static if direct else run.currents(x[:, t, :].T, binary=True)
             else:
                 cur = run.currents(spikes, binary=True)
+            counted = {} if (li == 0 and direct) else cur
             if run.recurrent is not None:
-                cur = {**cur, run.layer.neuron.inputs[1]: run.arith.spikes(run.recurrent, prev[li], None)}
+                rname = run.layer.neuron.inputs[1]
+                cur = {**cur, rname: run.arith.spikes(run.recurrent, prev[li], None)}
+                counted = {**counted, rname: cur[rname]}
             spk, states[li] = run.neuron.step(states[li], cur)
+            if limits is not None:
+                for v in counted.values():
+                    sat[0, li] += limits(v)
+                    sat[1, li] += v.size
+                for v in states[li].values():
+                    sat[2, li] += limits(v)
+                    sat[3, li] += np.size(v)
             spikes = np.asarray(spk).astype(np.int64).reshape(run.layer.n_out, batch)
             prev[li] = spikes
             if rec is not None:
@@ -284,7 +325,9 @@ def _simulate(runs: list[_LayerRun], network: Network, x: np.ndarray, record: bo
         counts += spikes
     counts = counts.T.copy()
     preds = np.argmax(counts, axis=1).astype(np.int64) if batch else np.zeros(0, dtype=np.int64)
-    return GoldenResult(spike_counts=counts, predictions=preds, layer_spikes=rec)
+    extra = {} if limits is None else dict(current_saturations=sat[0], current_values=sat[1],
+                                           state_saturations=sat[2], state_values=sat[3])
+    return GoldenResult(spike_counts=counts, predictions=preds, layer_spikes=rec, **extra)
 
 
 def _run_chunks(runs: list[_LayerRun], network: Network, x: Any, record: bool,
@@ -301,11 +344,13 @@ def _run_chunks(runs: list[_LayerRun], network: Network, x: Any, record: bool,
         parts.append(_simulate(runs, network, x[s:s + batch_size], record))
     if len(parts) == 1:
         return parts[0]
+    sums = {k: (None if getattr(parts[0], k) is None else sum(getattr(p, k) for p in parts))
+            for k in ("current_saturations", "current_values", "state_saturations", "state_values")}
     return GoldenResult(
         spike_counts=np.concatenate([p.spike_counts for p in parts]),
         predictions=np.concatenate([p.predictions for p in parts]),
         layer_spikes=[np.concatenate([p.layer_spikes[i] for p in parts], axis=1)
-                      for i in range(len(runs))] if record else None)
+                      for i in range(len(runs))] if record else None, **sums)
 
 
 def run_golden(qnet_or_network: Any, x: Any, fmt: QFormat | None = None, *, record: bool = False,

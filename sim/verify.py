@@ -7,17 +7,22 @@ percentage of samples whose output spike counts equal the golden model's
 bit for bit, and the agreement (same predicted class) of every pair.
 
 Goals checked (from the issue): Q8.8 within 0.5 points of float, SC at the
-chosen length within 2 points of float, RTL == golden on 100 % of the subset.
+chosen length within 2 points of float, RTL == golden on 100 % of the subset,
+and every model better than chance (a model at chance level, or one that
+predicts the same class for every sample, meets nothing, however small its
+drop against float).  Saturation is reported: weights/biases clipped by Q8.8
+(``hw.quantize``) and the golden model's currents and states at the Q8.8
+limits (``sim.golden``), per layer.
 
     python -m sim.verify [--model ARTIFACT] [--sc-length 2048] [--sc-sng sobol]
                          [--rtl-samples 20] [--samples N] [--json]
 
-Exit status: 0 when every goal that was measured holds, 1 otherwise, 2 on bad input.
+Exit status: 0 when every goal that was measured holds, 1 when one does not (or the run
+fails), 2 on bad arguments or a missing/invalid model file.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from itertools import combinations
@@ -28,8 +33,40 @@ import numpy as np
 
 __all__ = ["verify", "format_table", "main", "GOALS"]
 
-GOALS = {"golden_vs_float_points": 0.5, "sc_vs_float_points": 2.0, "rtl_bit_exact_pct": 100.0}
-"""Tolerances: accuracy drop (percentage points) vs float, and RTL bit-exact share."""
+GOALS = {"golden_vs_float_points": 0.5, "sc_vs_float_points": 2.0, "rtl_bit_exact_pct": 100.0,
+         "chance_margin_points": 5.0}
+"""Tolerances: accuracy drop (percentage points) vs float, RTL bit-exact share, and how far above
+chance (1/classes) a model must be (at least this many points, and three standard errors of a
+chance-level guesser on the samples used)."""
+
+
+def chance_check(preds: np.ndarray, labels: np.ndarray, n_classes: int) -> dict[str, Any]:
+    """Whether a model is better than chance: accuracy above ``1/n_classes`` by the margin of
+    :data:`GOALS`, and not one class for every sample (when the labels hold more than one)."""
+    p = 1.0 / n_classes
+    n = max(len(labels), 1)
+    margin = max(GOALS["chance_margin_points"] / 100.0, 3.0 * float(np.sqrt(p * (1 - p) / n)))
+    acc = float(np.mean(preds == labels)) if len(labels) else float("nan")
+    constant = len(labels) > 1 and len(np.unique(preds)) == 1 and len(np.unique(labels)) > 1
+    why = None
+    if constant:
+        why = f"predicts class {int(preds[0])} for every sample"
+    elif not acc > p + margin:
+        why = f"accuracy {100 * acc:.2f} % is not above chance ({100 * p:.1f} % + {100 * margin:.1f} points)"
+    return {"accuracy": acc, "chance": p, "margin": margin, "constant": constant, "met": why is None,
+            "why": why}
+
+
+def saturation_report(qnet: Any, golden: Any) -> list[dict[str, Any]]:
+    """Per layer: weights/biases clipped at quantisation, golden currents and states at the limits."""
+    rows = []
+    for i, q in enumerate(qnet.layers):
+        rows.append({"layer": q.name, "clipped": int(q.saturated), "values": int(q.n_values),
+                     "currents_at_limit": int(golden.current_saturations[i]),
+                     "currents": int(golden.current_values[i]),
+                     "states_at_limit": int(golden.state_saturations[i]),
+                     "states": int(golden.state_values[i])})
+    return rows
 
 
 def _load_network(model: str | Path | None) -> Any:
@@ -74,6 +111,8 @@ def verify(model: str | Path | None = None, *, sc_length: int = 2048, sc_sng: st
         rtl_samples: first N test samples run on the RTL (0 skips it).
         samples: use only the first N test samples (default: all 360).
     """
+    from hw.fixed import Q8_8
+    from hw.quantize import quantize_network
     from sim.golden import run_golden, simulate_float
     from sim.sc import run_sc
 
@@ -93,7 +132,8 @@ def verify(model: str | Path | None = None, *, sc_length: int = 2048, sc_sng: st
         x, y = x[:samples], y[:samples]
     preds: dict[str, np.ndarray] = {}
     preds["float"] = simulate_float(network, x, progress=progress).predictions
-    golden = run_golden(network, x, progress=progress)
+    qnet = quantize_network(network, Q8_8)
+    golden = run_golden(qnet, x, progress=progress)
     preds["golden"] = golden.predictions
     preds["sc"] = run_sc(network, x, length=sc_length, sng=sc_sng, mode=sc_mode, base_seed=base_seed,
                          progress=progress).predictions
@@ -125,6 +165,8 @@ def verify(model: str | Path | None = None, *, sc_length: int = 2048, sc_sng: st
     }
     for g in goals.values():
         g["met"] = g["points"] <= g["limit"]
+    chance = {k: chance_check(preds[k], y, network.n_output) for k in ("float", "golden", "sc")}
+    goals["better_than_chance"] = {"models": chance, "met": all(c["met"] for c in chance.values())}
     if rtl is not None:
         goals["rtl_equals_golden"] = {"bit_exact_pct": models["rtl"]["bit_exact_pct"],
                                       "limit": GOALS["rtl_bit_exact_pct"],
@@ -133,8 +175,13 @@ def verify(model: str | Path | None = None, *, sc_length: int = 2048, sc_sng: st
         "model": network.name, "samples": len(x), "dataset": "sklearn digits test split (20 %, seed 42)",
         "sc": {"length": sc_length, "sng": sc_sng, "mode": sc_mode, "base_seed": base_seed},
         "models": models, "agreement": agreement, "goals": goals,
+        "quantisation": qnet.saturation_summary(), "saturation": saturation_report(qnet, golden),
         "all_goals_met": all(g["met"] for g in goals.values()),
     }
+
+
+def _pct(n: int, total: int) -> str:
+    return f"({100 * n / total:6.2f} %)" if total else "(   -    )"
 
 
 def format_table(report: dict[str, Any]) -> str:
@@ -158,20 +205,35 @@ def format_table(report: dict[str, Any]) -> str:
     for pair, value in report["agreement"].items():
         n = m["rtl"]["samples"] if pair.endswith("-rtl") else report["samples"]
         lines.append(f"  {pair:<16}{100 * value:>7.2f} %   ({n} samples)")
+    lines += ["", report["quantisation"], "Q8.8 golden run, values at the format's limits "
+              "(-128 / 127.996: saturated) per layer:"]
+    for row in report["saturation"]:
+        lines.append(f"  {row['layer']:<12} currents {row['currents_at_limit']:>8} of {row['currents']:<10}"
+                     f"{_pct(row['currents_at_limit'], row['currents'])}   states {row['states_at_limit']:>8} "
+                     f"of {row['states']:<10}{_pct(row['states_at_limit'], row['states'])}")
     lines += ["", "goals:"]
     for name, g in report["goals"].items():
         status = "met" if g["met"] else "NOT MET"
-        if "points" in g:
+        if name == "better_than_chance":
+            bad = {k: c for k, c in g["models"].items() if not c["met"]}
+            lines.append(f"  {name:<20} {status}" + ("" if not bad else ": " + "; ".join(
+                f"{names[k]} {c['why']}" for k, c in bad.items())))
+        elif "points" in g:
             lines.append(f"  {name:<20} {g['points']:+.2f} points (limit {g['limit']}) {status}")
         else:
             lines.append(f"  {name:<20} {g['bit_exact_pct']:.1f} % bit-exact (need {g['limit']:.0f} %) {status}")
     if "rtl_equals_golden" not in report["goals"]:
         lines.append(f"  rtl_equals_golden    not measured: {m['rtl'].get('status')}")
+    failed = [name for name, g in report["goals"].items() if not g["met"]]
+    lines.append("result: every measured goal met" if not failed
+                 else "result: goals NOT met: " + ", ".join(failed))
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sim.verify", description=__doc__.split("\n\n")[0])
+    from hw.cli import FAILURE, INTERRUPTED, USAGE, ArgumentParser, error
+
+    parser = ArgumentParser(prog="python -m sim.verify", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="hw.ir .npz (or .nir) artifact; default: built-in digits model")
     parser.add_argument("--sc-length", type=int, default=2048, help="SC bitstream length (default 2048)")
     parser.add_argument("--sc-sng", choices=("sobol", "lfsr"), default="sobol", help="SC number generator")
@@ -186,13 +248,12 @@ def main(argv: list[str] | None = None) -> int:
                         rtl_samples=args.rtl_samples, samples=args.samples, base_seed=args.seed,
                         progress=not args.json)
     except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return error(str(err), USAGE)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     print(json.dumps(report, indent=2) if args.json else format_table(report))
-    return 0 if report["all_goals_met"] else 1
+    return 0 if report["all_goals_met"] else FAILURE
 
 
 if __name__ == "__main__":

@@ -21,10 +21,12 @@ import argparse
 import json
 import re
 import shutil
+import subprocess
 import sys
 import warnings
 from pathlib import Path
 
+from hw.cli import USAGE, ArgumentParser, error
 from hw.fixed import OVERFLOW_MODES, ROUNDING_MODES, QFormat
 
 from . import CompileError, CompiledNeuron, compile_cell, compile_equations, compile_ode
@@ -34,8 +36,8 @@ _RUN_TB = '''\
 import os
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
-from cocotb_tools.check_results import get_results
 from cocotb_tools.runner import get_runner
 
 here = Path(__file__).resolve().parent
@@ -43,14 +45,26 @@ os.environ["NEURON_TB_VECTORS"] = str(here / "vectors.npz")
 os.environ.setdefault("COCOTB_REWRITE_ASSERTION_FILES", "neuron_tb.py")  # not numpy: much faster start
 sys.path.insert(0, str(here))
 build = here / "sim_build"
+results = build / "results.xml"
 runner = get_runner("icarus")
 runner.build(sources=[here / "{verilog}"], hdl_toplevel="{top}", build_dir=build,
              timescale=("1ns", "1ps"), always=True)
-results = runner.test(test_module="neuron_tb", hdl_toplevel="{top}", build_dir=build,
-                      results_xml=str(build / "results.xml"))
-total, failed = get_results(results)
-print(f"{{total - failed}} of {{total}} cocotb tests passed")
-sys.exit(1 if failed else 0)
+results.unlink(missing_ok=True)
+try:
+    runner.test(test_module="neuron_tb", hdl_toplevel="{top}", build_dir=build, results_xml=str(results))
+except SystemExit:
+    pass  # counted from the results file below
+if not results.is_file():
+    print("the simulation ended without a results file (see the log above)")
+    sys.exit(1)
+# count as cocotb does: a <failure>/<error> failed, a <skipped> was skipped, any other test passed
+counts = dict(passed=0, failed=0, skipped=0)
+for case in ElementTree.parse(results).getroot().iter("testcase"):
+    kind = ("failed" if case.find("failure") is not None or case.find("error") is not None
+            else "skipped" if case.find("skipped") is not None else "passed")
+    counts[kind] += 1
+print("cocotb: {{passed}} passed, {{failed}} failed, {{skipped}} skipped".format(**counts))
+sys.exit(1 if counts["failed"] or not counts["passed"] else 0)
 '''
 
 _MAKEFILE = '''\
@@ -88,8 +102,8 @@ def parse_format(text: str, overflow: str, rounding: str) -> QFormat:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m hw.compiler", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog="python -m hw.compiler", description=__doc__.split("\n\n")[0],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("equations", nargs="?", help="`dX/dt = ...` lines (continuous form) or update statements")
     p.add_argument("--cell", help="take the equations of a sw.training CELL_EQUATIONS entry (lif, adex, ...)")
     p.add_argument("--threshold", help="continuous form: spike condition, e.g. 'v > -50'")
@@ -165,8 +179,32 @@ def write_outputs(neuron: CompiledNeuron, out: Path, *, name: str = "neuron", ve
     return files
 
 
+def _missing_for_run() -> str | None:
+    """Why ``--run`` cannot work here (Icarus or cocotb missing), or ``None``."""
+    if shutil.which("iverilog") is None or shutil.which("vvp") is None:
+        return "--run needs Icarus Verilog (iverilog, vvp): install it (Debian: apt-get install iverilog)"
+    try:
+        import cocotb_tools.runner  # noqa: F401
+    except ImportError:
+        return "--run needs cocotb 2: pip install cocotb"
+    return None
+
+
+def run_testbench(out: Path) -> int:
+    """Run ``out/run_tb.py`` (the written testbench) on Icarus; returns its exit code (0 = bit-exact)."""
+    return subprocess.call([sys.executable, str(out / "run_tb.py")], cwd=out)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 written (and, with ``--run``, bit-exact), 2 bad arguments/equations,
+    1 the testbench failed or Icarus/cocotb is missing."""
     args = build_parser().parse_args(argv)
+    if args.vectors < 1:
+        return error("--vectors must be >= 1", USAGE)
+    if args.out.exists() and not args.out.is_dir():
+        return error(f"-o {args.out} is a file; give a directory", USAGE)
+    if args.run and (why := _missing_for_run()) is not None:
+        return error(why)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -175,14 +213,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warning: {w.message}", file=sys.stderr)
         files = write_outputs(neuron, args.out, name=args.name, vectors=args.vectors, seed=args.seed)
     except CompileError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return error(str(err), USAGE)
+    except OSError as err:
+        return error(f"cannot write {args.out}: {err.strerror or err}")
     print(f"{neuron}\nwrote " + ", ".join(str(p) for p in files.values()))
     if args.run:
-        from sim.tb.runner import run_cocotb
-
-        run_cocotb(verilog_sources=[files["verilog"]], toplevel=args.name, test_module="neuron_tb",
-                   build_dir=args.out / "sim_build", extra_env={"NEURON_TB_VECTORS": str(files["vectors"])})
+        sys.stdout.flush()
+        if run_testbench(args.out) != 0:
+            return error(f"the testbench in {args.out} failed (see the cocotb log above)")
         print(f"testbench passed: {args.vectors} vectors bit-exact")
     return 0
 

@@ -7,7 +7,7 @@ import numpy as np
 from hw.fixed import QFormat
 
 from .frontend import Program
-from .graph import evaluate, topo_order
+from .graph import const_factor, evaluate, topo_order
 
 __all__ = ["CompiledNeuron"]
 
@@ -41,12 +41,20 @@ class CompiledNeuron:
                 f"inputs={self.inputs}, ops={self.op_counts()})")
 
     def op_counts(self) -> dict[str, int]:
-        """How many graph operations of each kind (``mul`` ones use a multiplier)."""
+        """How many graph operations of each kind (see :meth:`dsp_multipliers` for DSP use)."""
         counts: dict[str, int] = {}
         for node in self._order:
             if node.op not in ("const", "var"):
                 counts[node.op] = counts.get(node.op, 0) + 1
         return counts
+
+    def dsp_multipliers(self) -> int:
+        """How many products have two run-time (full-width) operands and so may use a DSP each.
+
+        A product with a constant operand is built from shifts and adds, and the ``exp`` table's
+        interpolation multiplies by a few-bit offset with partial products, so neither counts.
+        """
+        return sum(1 for node in self._order if node.op == "mul" and const_factor(node) is None)
 
     def initial_state(self, n: int) -> dict[str, np.ndarray]:
         """Zero state for ``n`` neurons (int64 raws)."""

@@ -23,7 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from hw.fixed import QFormat
+from hw.fixed import QFormat, hdl_narrow_product
 
 __all__ = ["ExpTable", "exp_table"]
 
@@ -67,17 +67,23 @@ class ExpTable:
         from amaranth.hdl import Array, Const, Mux, signed
 
         fmt = self.fmt
-        clamped = Mux(x < self.x_lo, self.x_lo, Mux(x > self.x_hi, self.x_hi, x))
-        d = (clamped - self.x_lo)[:max(1, (self.x_hi - self.x_lo).bit_length())]
+        span = self.x_hi - self.x_lo
+        diff = x - self.x_lo  # computed alongside `x > x_hi`, not after the clamp: one carry chain
+        d = Mux(diff[-1], 0, Mux(x > self.x_hi, span, diff))[:max(1, span.bit_length())]
         k = d[self.seg_shift:]
-        wb = max(v.bit_length() for v in self.base) + 1      # narrow ROMs: smaller muxes and
-        wd = max(abs(v).bit_length() for v in self.delta) + 1  # a multiplier that fits one DSP
+        wb = max(v.bit_length() for v in self.base) + 1      # narrow ROMs: smaller muxes
+        wd = max(abs(v).bit_length() for v in self.delta) + 1  # and partial products
         base = Array(Const(v, signed(wb)) for v in self.base)[k]
         delta = Array(Const(v, signed(wd)) for v in self.delta)[k]
         if self.seg_shift == 0:
             return fmt.hdl_fit(base)
         r = d[:self.seg_shift]
-        return fmt.hdl_fit(base + fmt.hdl_shift_round(delta * r, self.seg_shift))
+        if fmt.rounding == "banker":  # ties to even depend on base's parity: round, then add
+            return fmt.hdl_fit(base + fmt.hdl_shift_round(hdl_narrow_product(delta, r), self.seg_shift))
+        # base + shift_round(p, s) == shift_round((base << s) + p, s) exactly for floor and
+        # half-up rounding: base becomes one more term of the partial-product adder tree
+        scaled = hdl_narrow_product(delta, r, addend=(base, self.seg_shift))
+        return fmt.hdl_fit(fmt.hdl_shift_round(scaled, self.seg_shift))
 
 
 @lru_cache(maxsize=None)

@@ -11,7 +11,7 @@ const       the constant, quantized once at compile time
 var         a state or input
 add, sub    ``fmt.fit(a ± b)``
 neg         ``fmt.fit(-a)``
-mul         ``fmt.fit(fmt.shift_round(a * b, frac_bits))``
+mul         ``fmt.fit(fmt.shift_round(a * b, frac_bits))`` (by a constant: shift-add in HDL)
 shr k       ``fmt.fit(fmt.shift_round(a, k))``
 shl k       ``fmt.fit(a << k)``
 min, max    exact
@@ -36,7 +36,7 @@ from hw.fixed import FixedOverflowError, QFormat
 
 from .exp_pwl import exp_table
 
-__all__ = ["Node", "evaluate", "topo_order", "CMP_OPS"]
+__all__ = ["Node", "evaluate", "topo_order", "const_factor", "CMP_OPS"]
 
 CMP_OPS = (">", ">=", "<", "<=", "==", "!=")
 
@@ -92,6 +92,22 @@ def topo_order(roots: list[Node]) -> list[Node]:
     for r in roots:
         visit(r)
     return order
+
+
+def const_factor(node: Node) -> tuple[int, int] | None:
+    """For a ``mul`` with a constant operand: ``(index of the other operand, the constant's raw)``.
+
+    ``None`` for any other node.  Such a product needs no multiplier in hardware (shift-and-add,
+    :meth:`hw.fixed.QFormat.hdl_mul_const`); only a ``mul`` of two run-time values may use a DSP.
+    """
+    if node.op != "mul":
+        return None
+    a, b = node.args
+    if b.op == "const":
+        return 0, int(b.attr)
+    if a.op == "const":
+        return 1, int(a.attr)
+    return None
 
 
 def _cmp(op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -17,19 +17,26 @@ Weights: ``P`` lanes (accumulators) fed by ``P / pack`` banks (layout and
 8-bit packing in ``hw.cores.plan``), so ``P`` neurons accumulate at once; a bank
 placed in SPRAM is reached through the ``ext<k>_addr/_data`` ports, because the
 SPRAM block is shared with other layers and lives in the core; analog inputs use one
-multiplier per lane (iCE40 DSP), spikes only adders.  Accumulation pipeline:
-item issue -> source read -> weight read -> product/term register -> accumulate.
+multiplier per lane (iCE40 DSP), spikes only adders.  Accumulation pipeline (spike
+layers): item issue -> source read -> weight read -> term register -> accumulate.
+Analog layer: item issue (source and weight read at once) -> operand registers ->
+product register -> accumulate; the operand and product registers have no reset,
+enable or logic around the ``*``, so synthesis puts them inside the SB_MAC16
+(A_REG/B_REG and its pipeline register) and the DSP runs on the core clock; the bias
+item starts the accumulator from the bank's output (``bias << frac_bits``).
 Neuron updates then run one per cycle: issue (rounding of the lane's accumulator)
--> saturation + state/current reads -> compiled datapath -> state/spike/count writes.
+-> saturation + state/current reads -> compiled datapath (``neuron_stages`` pipeline
+stages, ``hw.cores.pipeline``) -> state/spike/count writes.
 """
 
 from __future__ import annotations
 
-from amaranth import Array, Module, Mux, Signal, signed
+from amaranth import Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.cores.pipeline import PipelinedDatapath
 from hw.cores.plan import LayerPlan, NetworkPlan
 from hw.cores.weight_bank import WeightBank
 
@@ -122,8 +129,9 @@ class LayerUnit(wiring.Component):
             cnt_wr = cnt_mem.write_port()
             m.d.comb += [cnt_ext.addr.eq(self.cnt_raddr), self.cnt_rdata.eq(cnt_ext.data)]
 
-        # -- neuron datapath -------------------------------------------------
-        m.submodules.neuron = dp = lp.neuron.datapath()
+        # -- neuron datapath (``lp.neuron_stages`` pipeline stages) ------------
+        dp = PipelinedDatapath(lp.neuron, lp.neuron_stages)
+        lat = dp.latency
         states, inputs = lp.states, lp.inputs
 
         mode = Signal(2)
@@ -134,20 +142,21 @@ class LayerUnit(wiring.Component):
         accs = [Signal(signed(acc_w), name=f"acc{k}") for k in range(P)]
         item = Signal(range(lp.n_in + 2))           # stage 0: 0 = bias, j+1 = input j
         v0 = Signal()
-        v1, b1, item1 = Signal(), Signal(), Signal.like(item)
-        v2, b2, x2 = Signal(), Signal(), Signal(signed(w))
+        v1, b1 = Signal(), Signal()
+        v2, b2 = Signal(), Signal()
+        x2 = Signal(signed(w), reset_less=True)     # DSP B operand register (analog layer)
         v3, b3 = Signal(), Signal()
         terms = [Signal(signed(2 * w + 1), name=f"term{k}") for k in range(P)]
         row_base = Signal(range(max(2, lp.bank_depth + lp.row)))
         group = Signal(range(lp.groups + 1))
 
         m.d.comb += self.src_addr.eq(Mux(item == 0, 0, item - 1))
-        m.d.sync += [v1.eq(v0), b1.eq(item == 0), item1.eq(item),
+        m.d.sync += [v1.eq(v0), b1.eq(item == 0),
                      v2.eq(v1), b2.eq(b1), x2.eq(self.src_data.as_signed()),
                      v3.eq(v2), b3.eq(b2)]
         col = Signal(range(lp.row + 1))
-        if lp.analog:
-            m.d.comb += col.eq(Mux(b1, 0, item1))
+        if lp.analog:  # the weight column is the item itself (0 = bias), read with the source
+            m.d.comb += col.eq(item)
         else:
             m.d.comb += col.eq(Mux(b1, 0, self.src_data[:_bits(lp.n_in)] + 1))
         for raddr, _ in banks:
@@ -157,11 +166,18 @@ class LayerUnit(wiring.Component):
             rdata = banks[k // lp.pack][1]
             wk = rdata if lp.pack == 1 else rdata[(k % lp.pack) * bits:(k % lp.pack + 1) * bits].as_signed()
             if lp.analog:
-                m.d.sync += terms[k].eq(Mux(b2, wk << fmt.frac_bits, wk * x2))
+                # registered DSP: operands (A_REG/B_REG) and product with nothing in between
+                wreg = Signal(signed(len(wk)), reset_less=True, name=f"wop{k}")
+                prod = Signal(signed(len(wk) + w), reset_less=True, name=f"prod{k}")
+                m.d.sync += [wreg.eq(wk), prod.eq(wreg * x2)]
+                with m.If(v1 & b1):    # bias item: straight from the bank; its product is never added
+                    m.d.sync += accs[k].eq(wk << fmt.frac_bits)
+                with m.Elif(v3 & ~b3):
+                    m.d.sync += accs[k].eq(accs[k] + prod)
             else:
                 m.d.sync += terms[k].eq(wk)
-            with m.If(v3):
-                m.d.sync += accs[k].eq(Mux(b3, terms[k], accs[k] + terms[k]))
+                with m.If(v3):
+                    m.d.sync += accs[k].eq(Mux(b3, terms[k], accs[k] + terms[k]))
 
         # -- neuron update pipeline: u0 issue, u1 round + reads, u2 datapath, u3 writes --
         o_issue = Signal(range(n_out + 1))
@@ -182,8 +198,6 @@ class LayerUnit(wiring.Component):
         m.d.comb += [st_rd.addr.eq(o1), spk_wr.addr.eq(self.n_spikes)]
         if lp.analog:
             m.d.comb += [cur_rd.addr.eq(o1), cur_wr.addr.eq(o2), cur_wr.data.eq(cur2)]
-        if lp.count:
-            m.d.comb += cnt_rd.addr.eq(o1)
         m.d.sync += [u1.eq(u0), o1.eq(o_issue), rnd1.eq(rounded),
                      u2.eq(u1), o2.eq(o1), cur2.eq(fmt.hdl_fit(rnd1))]
 
@@ -192,22 +206,26 @@ class LayerUnit(wiring.Component):
             current = Mux(mode == STEP, cur_rd.data, cur2)
         else:
             current = cur2
-        m.d.comb += getattr(dp, f"in_{inputs[0]}").eq(current)
-        for name in inputs[1:]:
-            m.d.comb += getattr(dp, f"in_{name}").eq(0)
-        for s, name in enumerate(states):
-            m.d.comb += getattr(dp, f"st_{name}").eq(st_rd.data[s * w:(s + 1) * w].as_signed())
-        # u3: the datapath's results are registered, then written (keeps the spike
-        # bookkeeping off the datapath's long combinational path)
+        env = {inputs[0]: current, **{name: Const(0, signed(w)) for name in inputs[1:]}}
+        env.update({name: st_rd.data[s * w:(s + 1) * w].as_signed() for s, name in enumerate(states)})
+        outs, spike = dp.build(m, env)
+        # u3 (``lat`` cycles after u2): the datapath's results are registered, then written
+        # (keeps the spike bookkeeping off the datapath's long combinational path)
         new_state = Signal(self.n_states * w)
         for s, name in enumerate(states):
-            m.d.comb += new_state[s * w:(s + 1) * w].eq(getattr(dp, f"out_{name}"))
+            m.d.comb += new_state[s * w:(s + 1) * w].eq(outs[name])
+        update_neurons = u2 if not lp.analog else (u2 & (mode != PREP))
+        u_d, o_d = [update_neurons], [o2]             # u2 delayed through the datapath stages
+        for i in range(lat):
+            u_d.append(Signal(name=f"u2_{i + 1}"))
+            o_d.append(Signal.like(o_issue, name=f"o2_{i + 1}"))
+            m.d.sync += [u_d[-1].eq(u_d[-2]), o_d[-1].eq(o_d[-2])]
         u3, o3 = Signal(), Signal.like(o_issue)
         state3, spike3 = Signal.like(new_state), Signal()
-        update_neurons = u2 if not lp.analog else (u2 & (mode != PREP))
-        m.d.sync += [u3.eq(update_neurons), o3.eq(o2), state3.eq(new_state), spike3.eq(dp.spike)]
+        m.d.sync += [u3.eq(u_d[-1]), o3.eq(o_d[-1]), state3.eq(new_state), spike3.eq(spike)]
         m.d.comb += [spk_wr.data.eq(o3), self.spike_index.eq(o3)]
-        if lp.count:
+        if lp.count:  # read one cycle before u3, add one
+            m.d.comb += cnt_rd.addr.eq(o_d[-2] if lat else o1)
             count3 = Signal(self.plan.count_bits)
             m.d.sync += count3.eq(cnt_rd.data + 1)
 
@@ -279,10 +297,11 @@ class LayerUnit(wiring.Component):
                 m.d.sync += o_issue.eq(o_issue + 1)
                 with m.If(o_issue == n_out - 1):
                     m.next = "FLUSH"
-            with m.State("FLUSH"):  # the last update is in u2
-                m.next = "FLUSH3"
-            with m.State("FLUSH3"):  # ... and now in u3
-                m.next = "FINISH"
+            # the last update passes u2, the datapath stages and u3
+            flush = ["FLUSH"] + [f"FLUSH{k}" for k in range(1, lat + 2)] + ["FINISH"]
+            for here, after in zip(flush[:-1], flush[1:]):
+                with m.State(here):
+                    m.next = after
             with m.State("FINISH"):
                 m.d.sync += self.done.eq(1)
                 m.next = "IDLE"

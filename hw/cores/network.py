@@ -9,12 +9,15 @@ counts.  ``cycles`` holds the clock cycles the inference took.
 
 The sample is written beforehand into the input RAM (``x_*`` port, raw
 fixed-point words); weights in SPRAM are written through the ``ld_*`` port
-(``ld_addr = bank << offset_bits | offset``, see ``hw.cores.plan``).
+(``ld_addr = bank << offset_bits | offset``, see ``hw.cores.plan``).  With
+``banks > 1`` the input RAM holds that many samples: ``x_rbank`` (sampled at
+``start``) picks the one an inference reads, and the others (``x_wbank``) can be
+written while it runs -- the input buffer ``hw.cores.host_io`` streams through.
 """
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -36,19 +39,32 @@ class NetworkCore(wiring.Component):
         pred: predicted class of the last inference.
         cycles: clock cycles of the last inference.
         ld_addr, ld_data, ld_en: weight load port (while idle).
+        x_wbank, x_rbank: (only with ``banks > 1``) input bank written / read by the next
+            inference; a write to the bank being computed is ignored.
+
+    Parameters:
+        plan: the network plan.
+        banks: input RAM banks, a power of two (default 1; 2 = double buffer).
     """
 
-    def __init__(self, plan: NetworkPlan) -> None:
+    def __init__(self, plan: NetworkPlan, banks: int = 1) -> None:
+        if banks < 1 or banks & (banks - 1):
+            raise ValueError(f"the input RAM's banks are a power of two, got {banks}")
         self.plan = plan
+        self.banks = banks
         w = plan.fmt.width
-        super().__init__({
+        ports = {
             "x_waddr": In(_bits(plan.n_input)), "x_wdata": In(signed(w)), "x_we": In(1),
             "start": In(1), "busy": Out(1), "done": Out(1),
             "cnt_raddr": In(_bits(plan.n_output)), "cnt_rdata": Out(plan.count_bits),
             "pred": Out(_bits(plan.n_output)), "cycles": Out(32),
             "ld_addr": In(plan.bank_bits + plan.offset_bits), "ld_data": In(signed(w)),
             "ld_en": In(1),
-        })
+        }
+        if banks > 1:
+            bank_bits = (banks - 1).bit_length()
+            ports.update({"x_wbank": In(bank_bits), "x_rbank": In(bank_bits)})
+        super().__init__(ports)
         # Trace (not a port): the timestep being computed, 0 .. T-1 (with the layers'
         # ``spike_valid``/``spike_index`` it gives per-layer spike trains).
         self.step = Signal(range(plan.timesteps + 1), name="step")
@@ -58,10 +74,22 @@ class NetworkCore(wiring.Component):
         plan = self.plan
         n_layers, T, n_out = len(plan.layers), plan.timesteps, plan.n_output
 
-        m.submodules.x = x_mem = Memory(shape=signed(plan.fmt.width), depth=plan.n_input, init=[])
-        x_rd, x_wr = x_mem.read_port(), x_mem.write_port()
-        m.d.comb += [x_wr.addr.eq(self.x_waddr), x_wr.data.eq(self.x_wdata),
-                     x_wr.en.eq(self.x_we & ~self.busy)]
+        if self.banks == 1:
+            m.submodules.x = x_mem = Memory(shape=signed(plan.fmt.width), depth=plan.n_input, init=[])
+            x_rd, x_wr = x_mem.read_port(), x_mem.write_port()
+            m.d.comb += [x_wr.addr.eq(self.x_waddr), x_wr.en.eq(self.x_we & ~self.busy)]
+            x_raddr = x_rd.addr
+        else:  # bank bit on top of the word address
+            m.submodules.x = x_mem = Memory(shape=signed(plan.fmt.width),
+                                            depth=self.banks << _bits(plan.n_input), init=[])
+            x_rd, x_wr = x_mem.read_port(), x_mem.write_port()
+            rbank = Signal.like(self.x_rbank)
+            with m.If(self.start & ~self.busy):
+                m.d.sync += rbank.eq(self.x_rbank)
+            x_raddr = Signal(_bits(plan.n_input))
+            m.d.comb += [x_wr.addr.eq(Cat(self.x_waddr, self.x_wbank)), x_rd.addr.eq(Cat(x_raddr, rbank)),
+                         x_wr.en.eq(self.x_we & (~self.busy | (self.x_wbank != rbank)))]
+        m.d.comb += x_wr.data.eq(self.x_wdata)
 
         units = []
         for i in range(n_layers):
@@ -72,7 +100,7 @@ class NetworkCore(wiring.Component):
                          unit.ld_addr.eq(self.ld_addr[:plan.offset_bits]),
                          unit.ld_data.eq(self.ld_data), unit.ld_en.eq(self.ld_en & ~self.busy)]
             if i == 0:
-                m.d.comb += [x_rd.addr.eq(unit.src_addr), unit.src_data.eq(x_rd.data),
+                m.d.comb += [x_raddr.eq(unit.src_addr), unit.src_data.eq(x_rd.data),
                              unit.src_count.eq(plan.n_input)]
             else:
                 prev = units[i - 1]

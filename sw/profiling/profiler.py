@@ -17,7 +17,7 @@ from typing import Any
 
 from .accumulators import LayerAccumulator, check_trailing, is_torch_tensor, neuron_count
 from .detectors import build_layer_stats, detect_all
-from .report import Pathology, ProfileReport
+from .report import NETWORK, Pathology, ProfileReport
 from .thresholds import Thresholds
 
 WINDOWS = ("all", "epoch")
@@ -65,6 +65,7 @@ class SpikeProfiler:
         self.voltage_every = voltage_every
         self._epoch_reports: deque[ProfileReport] = deque(maxlen=keep_epochs)
         self._params: dict[str, dict[str, float]] = {}
+        self._fan_out: dict[str, int] = {}
         self._cells: dict[str, Any] = {}
         self._voltage_every: dict[str, int] = {}
         self._handles: list[Any] = []
@@ -81,13 +82,15 @@ class SpikeProfiler:
 
     def record_step(self, layer: str, spikes: Any, voltages: Any = None, gradients: Any = None,
                     *, time_major: bool = False,
-                    params: Mapping[str, float] | None = None) -> None:
+                    params: Mapping[str, float] | None = None,
+                    fan_out: int | None = None) -> None:
         """Fold one step of one layer into the statistics.
 
         Args:
             layer: layer name.
             spikes: 0/1 spikes, numpy array or torch tensor (any device), shape
-                (batch, *neurons), or (T, batch, *neurons) with ``time_major``.
+                (batch, *neurons), or (T, batch, *neurons) with ``time_major``;
+                a 1-D ``(n_neurons,)`` array is one unbatched sample (as in the seed).
             voltages: membrane voltages whose trailing axes are the neurons
                 (same shape as ``spikes``, or a final state (batch, *neurons)).
             gradients: gradient (e.g. of the loss w.r.t. the spikes); its RMS
@@ -95,6 +98,8 @@ class SpikeProfiler:
             time_major: spikes have a leading time axis.
             params: the layer's neuron parameters (e.g. ``{"threshold": 1.0}``),
                 quoted in suggestions.
+            fan_out: synapses each of the layer's spikes drives (for
+                ``LayerStats.estimated_syn_ops``); see also :meth:`set_fan_out`.
 
         Raises:
             ValueError/TypeError: on a missing batch or neuron axis, a neuron
@@ -108,6 +113,11 @@ class SpikeProfiler:
         if shape is None:
             raise TypeError(f"layer {layer!r}: spikes must be a numpy array or torch tensor, "
                             f"got {type(spikes).__name__}")
+        if len(shape) == 1 and not time_major:  # unbatched (n_neurons,): one sample
+            spikes = spikes.reshape(1, -1)
+            if voltages is not None and len(tuple(getattr(voltages, "shape", ()))) == 1:
+                voltages = voltages.reshape(1, -1)
+            shape = tuple(spikes.shape)
         n = neuron_count(shape, time_major, f"layer {layer!r}: spikes")
         # Validate every argument before folding anything: no half-recorded steps.
         if voltages is not None:
@@ -130,6 +140,14 @@ class SpikeProfiler:
             acc.add_gradients(gradients)
         if params is not None:
             self.set_layer_params(layer, params)
+        if fan_out is not None:
+            self.set_fan_out(layer, fan_out)
+
+    def set_fan_out(self, layer: str, fan_out: int) -> None:
+        """Synapses driven by each spike of ``layer`` (the next layer's inputs per neuron)."""
+        if isinstance(fan_out, bool) or not isinstance(fan_out, int) or fan_out < 0:
+            raise ValueError(f"fan_out must be an int >= 0, got {fan_out!r}")
+        self._fan_out[layer] = fan_out
 
     def record_gradients(self, layer: str, gradients: Any) -> None:
         """Fold a gradient for a layer that already has recorded spikes (e.g. from a hook)."""
@@ -193,7 +211,7 @@ class SpikeProfiler:
             acc = accs.get(name)
             if acc is not None and acc.n_steps:
                 stats[name] = build_layer_stats(name, acc.snapshot(), self.thresholds,
-                                                params.get(name))
+                                                params.get(name), self._fan_out.get(name, 0))
         pathologies = detect_all(stats, self.thresholds)
         if epoch is not None:
             pathologies = [_with_epoch(p, epoch) for p in pathologies]
@@ -207,7 +225,9 @@ class SpikeProfiler:
             window: ``"all"``: everything since the last :meth:`reset`; it also
                 lists, marked with their epoch, pathologies of the last closed
                 epoch and of the open window that the run totals do not show
-                (late-onset problems).
+                (late-onset problems); and findings of the run totals or of
+                earlier epochs that the latest window (the open one, else the
+                last closed epoch) no longer shows move to ``report.resolved``.
                 ``"epoch"``: the current epoch window, or the last closed one
                 when nothing was recorded since :meth:`end_epoch`.
         """
@@ -235,8 +255,42 @@ class SpikeProfiler:
                     if p.severity > seen.get((p.category, p.layer), -1):
                         rep.pathologies.append(p)
                         seen[(p.category, p.layer)] = p.severity
+            self._withdraw_resolved(rep, recent[-1])
             rep.pathologies.sort(key=lambda p: -int(p.severity))
         return rep
+
+    def _withdraw_resolved(self, rep: ProfileReport, latest: ProfileReport) -> None:
+        """Move findings that ``latest`` no longer shows from ``rep.pathologies`` to ``rep.resolved``.
+
+        Only layers ``latest`` has data for can be judged (network-level
+        findings: any layer); the last epoch a finding was seen in is kept.
+        """
+        now = {(p.category, p.layer) for p in latest.pathologies}
+        judged = set(latest.layer_stats)
+
+        def gone(p: Pathology) -> bool:
+            covered = bool(judged) if p.layer == NETWORK else p.layer in judged
+            return covered and (p.category, p.layer) not in now
+
+        last_seen: dict[tuple[str, str], Pathology] = {}
+        for past in self._epoch_reports:
+            if past is latest:
+                continue
+            for p in past.pathologies:
+                last_seen[(p.category, p.layer)] = p
+        keep, resolved = [], {}
+        for p in rep.pathologies:
+            key = (p.category, p.layer)
+            if gone(p):
+                src = last_seen.get(key, p)
+                resolved[key] = replace(src, resolved=True)
+            else:
+                keep.append(p)
+        for key, p in last_seen.items():
+            if key not in resolved and gone(p) and key not in {(q.category, q.layer) for q in keep}:
+                resolved[key] = replace(p, resolved=True)
+        rep.pathologies[:] = keep
+        rep.resolved = sorted(resolved.values(), key=lambda p: -int(p.severity))
 
     # ------------------------------------------------------------------ model hooks
     def attach(self, model: Any, layers: Iterable[str] | None = None, *,

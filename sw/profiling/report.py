@@ -62,9 +62,15 @@ class Pathology:
         layer: the layer it concerns, or ``"network"``.
         message: what was measured, with numbers.
         suggestion: a concrete fix, using the layer's real parameters when known.
-        metric_value: the measured value compared against ``threshold``.
-        threshold: the limit it crossed.
+        metric_value: the measured value compared against ``threshold`` (optional).
+        threshold: the limit it crossed (optional; NaN when not given).
         epoch: the epoch window it was seen in (1-based), or None for the whole run.
+        resolved: True for a finding of earlier epochs that the latest window no
+            longer shows (listed in ``ProfileReport.resolved``); ``epoch`` is then
+            the last epoch it was seen in.
+
+    ``Pathology(severity, category, layer, message, suggestion)`` is enough, as
+    in the seed; ``severity`` may also be given by name (``"critical"``).
     """
 
     severity: Severity
@@ -72,9 +78,20 @@ class Pathology:
     layer: str
     message: str
     suggestion: str
-    metric_value: float
-    threshold: float
+    metric_value: float = 0.0
+    threshold: float = math.nan
     epoch: int | None = None
+    resolved: bool = False
+
+    def __post_init__(self) -> None:
+        sev = self.severity
+        if isinstance(sev, str):
+            try:
+                sev = Severity[sev.upper()]
+            except KeyError:
+                raise ValueError(f"unknown severity {self.severity!r}; expected one of "
+                                 f"{[s.name for s in Severity]}") from None
+        object.__setattr__(self, "severity", Severity(sev))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (severity as its name)."""
@@ -87,6 +104,7 @@ class Pathology:
             "metric_value": _json_number(self.metric_value),
             "threshold": _json_number(self.threshold),
             "epoch": self.epoch,
+            "resolved": self.resolved,
         }
 
 
@@ -111,19 +129,27 @@ class LayerStats:
         gradient_norm_max: the largest per-step gradient RMS, or None.
         gradient_steps: steps with gradients; gradient_nonfinite: those with NaN/inf.
         params: the layer's neuron parameters (threshold, beta, ...) when known.
+        total_spikes: spikes over all recorded samples and neurons.
+        voltage_min, voltage_max: extremes of the recorded voltages (NaN: none).
+        gradient_norm_mean: ``gradient_norm``, 0.0 when none was recorded (the seed's field).
+        fan_out: synapses each spike drives (0: unknown); estimated_syn_ops:
+            ``total_spikes * fan_out``, the synaptic events the spikes cause.
+
+    ``LayerStats(name, n_neurons, n_steps)`` builds an empty record (the seed's
+    positional order); every other field has a default.
     """
 
     name: str
-    n_neurons: int
-    n_samples: int
-    n_steps: int
-    firing_rates: np.ndarray
-    dead_neuron_count: int
-    dead_neuron_fraction: float
-    saturated_neuron_count: int
-    saturated_neuron_fraction: float
-    voltage_mean: float
-    voltage_std: float
+    n_neurons: int = 0
+    n_steps: int = 0
+    n_samples: int = 0
+    firing_rates: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    dead_neuron_count: int = 0
+    dead_neuron_fraction: float = 0.0
+    saturated_neuron_count: int = 0
+    saturated_neuron_fraction: float = 0.0
+    voltage_mean: float = math.nan
+    voltage_std: float = math.nan
     neuron_voltage_mean: np.ndarray | None = None
     neuron_voltage_std: np.ndarray | None = None
     gradient_norm: float | None = None
@@ -132,6 +158,23 @@ class LayerStats:
     gradient_nonfinite: int = 0
     gradient_explosion_ratio: float | None = None
     params: dict[str, float] = field(default_factory=dict)
+    total_spikes: int = 0
+    voltage_min: float = math.nan
+    voltage_max: float = math.nan
+    gradient_norm_mean: float | None = None
+    fan_out: int = 0
+    estimated_syn_ops: int | None = None
+
+    def __post_init__(self) -> None:
+        self.firing_rates = np.asarray(self.firing_rates, dtype=np.float64).reshape(-1)
+        if self.firing_rates.size == 0 and self.n_neurons > 0:
+            self.firing_rates = np.zeros(self.n_neurons)
+        if self.gradient_norm is None and self.gradient_norm_mean:
+            self.gradient_norm = float(self.gradient_norm_mean)
+        if self.gradient_norm_mean is None:
+            self.gradient_norm_mean = 0.0 if self.gradient_norm is None else float(self.gradient_norm)
+        if self.estimated_syn_ops is None:
+            self.estimated_syn_ops = int(self.total_spikes) * int(self.fan_out)
 
     @property
     def mean_rate(self) -> float:
@@ -162,6 +205,12 @@ class LayerStats:
             "gradient_nonfinite": self.gradient_nonfinite,
             "gradient_explosion_ratio": _json_number(self.gradient_explosion_ratio),
             "params": {k: _json_number(v) for k, v in self.params.items()},
+            "total_spikes": int(self.total_spikes),
+            "voltage_min": _json_number(self.voltage_min),
+            "voltage_max": _json_number(self.voltage_max),
+            "gradient_norm_mean": _json_number(self.gradient_norm_mean),
+            "fan_out": int(self.fan_out),
+            "estimated_syn_ops": int(self.estimated_syn_ops),
         }
 
 
@@ -176,14 +225,34 @@ class ProfileReport:
         window: ``"all"`` (since the last reset) or ``"epoch"``.
         epoch: the 1-based epoch window of an ``"epoch"`` report, else None.
         epochs_closed: how many epochs had been closed with ``end_epoch()``.
+        resolved: findings of earlier epochs that the latest window no longer
+            shows (``Pathology.resolved``); they do not count in ``has_critical``.
+        total_steps: the most steps recorded for any layer.
+        total_spikes, total_neurons: sums over the layers.
+
+    ``ProfileReport()`` is an empty report (the seed's defaults); the totals
+    are computed from ``layer_stats`` unless given.
     """
 
-    layer_stats: dict[str, LayerStats]
-    pathologies: list[Pathology]
-    thresholds: Thresholds
+    layer_stats: dict[str, LayerStats] = field(default_factory=dict)
+    pathologies: list[Pathology] = field(default_factory=list)
+    thresholds: Thresholds = field(default_factory=Thresholds)
     window: str = "all"
     epoch: int | None = None
     epochs_closed: int = 0
+    resolved: list[Pathology] = field(default_factory=list)
+    total_steps: int | None = None
+    total_spikes: int | None = None
+    total_neurons: int | None = None
+
+    def __post_init__(self) -> None:
+        stats = self.layer_stats.values()
+        if self.total_steps is None:
+            self.total_steps = max((s.n_steps for s in stats), default=0)
+        if self.total_spikes is None:
+            self.total_spikes = int(sum(s.total_spikes for s in stats))
+        if self.total_neurons is None:
+            self.total_neurons = int(sum(s.n_neurons for s in stats))
 
     @property
     def has_critical(self) -> bool:
@@ -208,11 +277,13 @@ class ProfileReport:
             head += f" (epoch {self.epoch})"
         elif self.epochs_closed:
             head += f" (all {self.epochs_closed} epoch(s) + current)"
-        lines = [head, "=" * len(head)]
+        lines = [head, "=" * len(head),
+                 f"{self.total_steps} steps, {self.total_neurons} neurons, "
+                 f"{self.total_spikes} spikes"]
         if not self.layer_stats:
             lines.append("no steps recorded")
         for s in self.layer_stats.values():
-            r = s.firing_rates
+            r = s.firing_rates if s.firing_rates.size else np.zeros(1)
             line = (f"{s.name}: {s.n_neurons} neurons, rate {s.mean_rate:.4f} "
                     f"(min {r.min():.4f}, max {r.max():.4f}), "
                     f"dead {s.dead_neuron_count} ({s.dead_neuron_fraction:.0%}), "
@@ -230,6 +301,12 @@ class ProfileReport:
             lines.append(f"[{p.severity.name}] {p.category} @ {p.layer}{where}")
             lines.append(f"    {p.message}")
             lines.append(f"    Fix: {p.suggestion}")
+        if self.resolved:
+            lines.append("")
+            lines.append("Resolved (seen earlier, not in the latest window):")
+            for p in self.resolved:
+                lines.append(f"  [{p.severity.name}] {p.category} @ {p.layer} "
+                             f"(last seen epoch {p.epoch}): {p.message}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -245,6 +322,10 @@ class ProfileReport:
             "thresholds": self.thresholds.to_dict(),
             "layers": {name: s.to_dict() for name, s in self.layer_stats.items()},
             "pathologies": [p.to_dict() for p in self.pathologies],
+            "resolved": [p.to_dict() for p in self.resolved],
+            "total_steps": self.total_steps,
+            "total_spikes": self.total_spikes,
+            "total_neurons": self.total_neurons,
         }
 
     def to_json(self, path: str | Path | None = None, indent: int | None = 2) -> str:

@@ -1,20 +1,53 @@
-"""``python -m sw.studio [--host H] [--port P] [--db FILE] [--mnist-dir DIR] [--jobs N]``."""
+"""``python -m sw.studio [--host H] [--port P] [--db FILE] [--mnist-dir DIR] [--jobs N]``.
+
+The listening socket is opened before the banner is printed: a port that is out of
+range or already in use stops with one ``error:`` line (exit 2) instead of a banner
+followed by a traceback.
+"""
 
 from __future__ import annotations
 
-import argparse
+import errno
+import socket
+import sys
 from pathlib import Path
 
-import uvicorn
+from hw.cli import USAGE, ArgumentParser, check_number, error
 
-from .app import create_app
 from .settings import StudioSettings
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Parse arguments and serve the Studio until interrupted."""
+def open_socket(host: str, port: int) -> socket.socket:
+    """A bound, listening TCP socket on ``host:port``; ``ValueError`` (one line) when that is impossible."""
+    if not 1 <= port <= 65535:
+        raise ValueError(f"--port must be 1..65535, got {port}")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as err:
+        raise ValueError(f"--host {host!r} cannot be resolved ({err.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as uvicorn does
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as err:
+        sock.close()
+        if err.errno == errno.EADDRINUSE:
+            raise ValueError(f"port {port} on {host} is already in use (another Studio or server?); "
+                             f"stop it or pick another port with --port {port + 1}") from None
+        if err.errno == errno.EACCES:
+            raise ValueError(f"no permission to listen on port {port} (ports below 1024 need root); "
+                             "pick one above 1023 with --port") from None
+        raise ValueError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments and serve the Studio until interrupted; returns the exit status."""
     defaults = StudioSettings()
-    p = argparse.ArgumentParser(prog="python -m sw.studio", description="SNN Studio training monitor")
+    p = ArgumentParser(prog="python -m sw.studio", description="SNN Studio training monitor")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--db", type=Path, default=defaults.db_path, help="SQLite file for jobs and metrics")
@@ -26,15 +59,38 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--torch-threads", type=int, default=defaults.torch_threads)
     args = p.parse_args(argv)
     try:
+        check_number("--jobs", args.jobs, minimum=1)
+        check_number("--max-active", args.max_active, minimum=1)
+        check_number("--torch-threads", args.torch_threads, minimum=1)
         settings = StudioSettings(db_path=args.db, mnist_dir=args.mnist_dir, max_concurrent_jobs=args.jobs,
                                   max_active_jobs=max(args.max_active, args.jobs),
                                   torch_threads=args.torch_threads)
+        if settings.db_path.is_dir():
+            raise ValueError(f"--db {settings.db_path} is a directory; give the SQLite file")
+        if settings.mnist_dir is not None and not settings.mnist_dir.is_dir():
+            raise ValueError(f"--mnist-dir {settings.mnist_dir} is not a directory")
+        sock = open_socket(args.host, args.port)
     except ValueError as exc:
-        p.error(str(exc))
-    print(f"SNN Studio on http://{args.host}:{args.port}/  (runs stored in {settings.db_path})")
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning",
-                timeout_graceful_shutdown=5)
+        return error(str(exc), USAGE)
+    import uvicorn  # late: the checks above answer in a fraction of a second
+
+    from .app import create_app
+
+    try:
+        app = create_app(settings)
+    except (OSError, ValueError) as exc:  # e.g. the SQLite file cannot be created
+        sock.close()
+        return error(f"cannot start the Studio: {exc}")
+    print(f"SNN Studio on http://{args.host}:{args.port}/  (runs stored in {settings.db_path})", flush=True)
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # Ctrl-C is how the server is stopped (uvicorn.run swallows it too)
+        pass
+    finally:
+        sock.close()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

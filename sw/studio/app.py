@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import State
 
 from .jobs import JobLimitReached, JobManager, JobNotFound, Runner
 from .routers import runs, training
@@ -18,8 +21,40 @@ from .store import Store
 STATIC_DIR = Path(__file__).with_name("static")
 
 
+class _AppState(State):
+    """``app.state`` whose ``manager`` is built on first use.
+
+    So the app works whether or not its startup ran: under a server or
+    ``with TestClient(app)`` the lifespan builds it at startup, while a bare
+    ``TestClient(create_app())`` or an app mounted in another app (whose
+    sub-app lifespans do not run) builds it on the first request.
+    """
+
+    def __init__(self, factory: Callable[[], tuple[JobManager, Store]]) -> None:
+        super().__init__()
+        object.__setattr__(self, "_factory", factory)
+        object.__setattr__(self, "_lock", threading.Lock())
+
+    def __getattr__(self, key: str) -> Any:
+        if key == "manager":
+            with self._lock:
+                if "manager" not in self._state:
+                    self._state["manager"], self._state["store"] = self._factory()
+        return super().__getattr__(key)
+
+    def close(self) -> None:
+        """Shut the manager down and close its store, if they were built."""
+        with self._lock:
+            manager, store = self._state.pop("manager", None), self._state.pop("store", None)
+        if manager is not None:
+            manager.shutdown()
+        if store is not None:
+            store.close()
+
+
 def create_app(settings: StudioSettings | None = None, runner: Runner | None = None) -> FastAPI:
-    """Build the Studio app; the job manager lives from startup to shutdown.
+    """Build the Studio app; the job manager is built at startup (or on first use
+    when no startup runs) and shut down with the app.
 
     Args:
         settings: storage, dataset and concurrency settings (defaults from the environment).
@@ -29,22 +64,25 @@ def create_app(settings: StudioSettings | None = None, runner: Runner | None = N
     if runner is None:
         from .trainer import run_training as runner
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    def build() -> tuple[JobManager, Store]:
         import torch
 
         torch.set_num_threads(settings.torch_threads)
         store = Store(settings.db_path)
-        app.state.manager = JobManager(store, settings, runner)
+        return JobManager(store, settings, runner), store
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.manager  # noqa: B018 (build it now, not on the first request)
         try:
             yield
         finally:
-            app.state.manager.shutdown()
-            store.close()
+            app.state.close()
 
     # docs_url/redoc_url off: their pages load Swagger/ReDoc from a CDN, and nothing here may.
     app = FastAPI(title="SNN Studio", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Live training monitor for spiking neural networks (seed 001).")
+    app.state = _AppState(build)
     app.include_router(training.router)
     app.include_router(runs.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

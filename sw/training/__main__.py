@@ -16,7 +16,9 @@ Examples::
     python -m sw.training --dataset mnist --data-dir ~/data/mnist --model conv
     torchrun --nproc_per_node=2 -m sw.training      # DistributedDataParallel (gloo on CPU)
 
-Ctrl-C stops after keeping the checkpoint of the last finished epoch.
+Ctrl-C stops after keeping the checkpoint of the last finished epoch (exit 130).
+Bad arguments (``--epochs 0``, ``--lr -1``, a missing ``--data-dir`` ...) stop
+with one ``error:`` line and exit 2 before anything is loaded or trained.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
+
+from hw.cli import USAGE, ArgumentParser, UsageError, check_number, error
 
 from sw.training.data import load_digits_data, load_mnist_idx, make_loaders
 from sw.training.distributed import (cleanup_distributed, init_distributed, is_main_process,
@@ -41,7 +45,7 @@ LOSSES = {"count": spike_count_loss, "membrane": membrane_loss, "rate": spike_ra
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface (also used by ``--help``)."""
-    p = argparse.ArgumentParser(prog="python -m sw.training", description=__doc__,
+    p = ArgumentParser(prog="python -m sw.training", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", choices=["digits", "mnist"], default="digits",
                    help="digits: scikit-learn 8x8 digits (built in); mnist: IDX files in --data-dir")
@@ -72,11 +76,39 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Reject impossible settings before any work starts; raises :class:`hw.cli.UsageError`."""
+    for name, minimum in (("epochs", 1), ("hidden", 1), ("n_layers", 1), ("timesteps", 1),
+                          ("batch_size", 1), ("threads", 1)):
+        check_number("--" + name.replace("_", "-"), getattr(args, name), minimum=minimum)
+    check_number("--lr", args.lr, above=0)
+    check_number("--max-grad-norm", args.max_grad_norm, above=0)
+    check_number("--beta", args.beta, minimum=0, maximum=1)
+    if args.dataset == "mnist":
+        if args.data_dir is None:
+            raise UsageError("--dataset mnist needs --data-dir DIR holding the IDX files "
+                             "(train-images-idx3-ubyte, ...); nothing is downloaded")
+        if not args.data_dir.is_dir():
+            raise UsageError(f"--data-dir {args.data_dir} is not a directory")
+    elif args.data_dir is not None:
+        raise UsageError("--data-dir is only read with --dataset mnist")
+    if args.model == "conv" and args.dataset != "mnist":
+        raise UsageError("--model conv needs 28x28 images: use --dataset mnist")
+    if args.device != "auto":
+        try:
+            device = torch.device(args.device)
+        except (RuntimeError, ValueError):
+            raise UsageError(f"--device {args.device!r} is not a torch device (auto, cpu, cuda, mps ...)") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise UsageError(f"--device {args.device}: CUDA is not available here (use --device cpu)")
+    out = args.out or Path("runs") / args.dataset / "model.pt"
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a directory; give the checkpoint file (e.g. {out / 'model.pt'})")
+
+
 def _build_model(args: argparse.Namespace, n_input: int) -> torch.nn.Module:
     sur = get_surrogate(args.surrogate)
     if args.model == "conv":
-        if args.dataset != "mnist":
-            raise SystemExit("--model conv needs 28x28 images: use --dataset mnist")
         return ConvSpikingNet(10, beta=args.beta, surrogate_fn=sur, learn_beta=args.learn_beta,
                               learn_threshold=args.learn_threshold)
     return SpikingNet(n_input, args.hidden, 10, n_layers=args.n_layers, beta=args.beta,
@@ -95,13 +127,19 @@ def _export_artifact(model: torch.nn.Module, checkpoint: Path, timesteps: int) -
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    try:
+        check_args(args)
+    except UsageError as err:
+        return error(str(err), USAGE)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.dataset == "mnist":
-        if args.data_dir is None:
-            raise SystemExit("--dataset mnist needs --data-dir DIR holding the IDX files "
-                             "(train-images-idx3-ubyte, ...); nothing is downloaded")
-        X_tr, X_te, y_tr, y_te = load_mnist_idx(args.data_dir)
+        try:
+            X_tr, X_te, y_tr, y_te = load_mnist_idx(args.data_dir)
+        except FileNotFoundError as err:
+            return error(str(err), USAGE)
+        except ValueError as err:  # a file that is not IDX, or mismatched shapes
+            return error(f"{args.data_dir}: {err}")
     else:
         X_tr, X_te, y_tr, y_te = load_digits_data()
     out = args.out or Path("runs") / args.dataset / "model.pt"

@@ -8,6 +8,7 @@ file then rename): an interrupted save never leaves a half-written checkpoint.
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -59,15 +60,26 @@ def save_checkpoint(model: nn.Module, path: str | Path, **extra: Any) -> Path:
     return path
 
 
+def _load_failure(exc: Exception) -> str:
+    """Our one-line reason for a failed ``torch.load`` (torch's own text suggests unsafe loading)."""
+    text = str(exc)
+    if "weights_only" in text or "Weights only" in text:
+        return "it holds pickled Python objects, which a checkpoint never does; refused"
+    first = text.strip().splitlines()[0][:200] if text.strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
 def read_checkpoint(path: str | Path) -> dict:
     """Load and validate the raw checkpoint dict (format, version, class, config, state_dict)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is not a readable checkpoint (not a torch zip archive)")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt zip, truncated file, forbidden pickle global...
-        raise CheckpointError(f"{path} is not a readable checkpoint: {exc}") from exc
+        raise CheckpointError(f"{path} is not a readable checkpoint ({_load_failure(exc)})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a {FORMAT} file (missing 'format' marker)")
     if not isinstance(data.get("version"), int) or data["version"] > VERSION:

@@ -23,13 +23,17 @@ def rate_encode(x: Tensor, n_timesteps: int, generator: torch.Generator | None =
     """Poisson/Bernoulli rate code: each step spikes with probability ``x``.
 
     Args:
-        x: intensities in [0, 1], any shape.
+        x: intensities, any shape; values outside [0, 1] are clamped to it (as
+            the seed system and snnTorch's ``spikegen.rate`` do); NaN is an error.
         n_timesteps: T.
         generator: optional ``torch.Generator`` for reproducible trains.
     """
-    _check_unit(x, "rate_encode")
+    if not torch.is_tensor(x):
+        raise TypeError("rate_encode: x must be a tensor")
+    if torch.isnan(x).any():
+        raise ValueError("rate_encode: x contains NaN")
     _check_t(n_timesteps, "rate_encode")
-    p = x.unsqueeze(0).expand(n_timesteps, *x.shape)
+    p = x.clamp(0.0, 1.0).unsqueeze(0).expand(n_timesteps, *x.shape)
     return torch.bernoulli(p, generator=generator)
 
 
@@ -52,15 +56,17 @@ def latency_encode(x: Tensor, n_timesteps: int, tau: float = 5.0) -> Tensor:
 
 def delta_encode(x: Tensor, threshold: float = 0.1, off_spike: bool = False) -> Tensor:
     """Change code for temporal data ``x (T, ...)``: spike where the value rose
-    by at least ``threshold`` since the previous step (the step before t = 0 is 0).
+    by at least ``threshold`` since the previous step.
 
-    With ``off_spike=True`` a fall of at least ``threshold`` gives -1.
+    The first sample is the reference (as the seed's): step 0 never spikes,
+    so a constant signal gives no spikes.  With ``off_spike=True`` a fall of
+    at least ``threshold`` gives -1.
     """
     if not torch.is_tensor(x) or x.dim() < 1:
         raise ValueError("delta_encode: x must be a tensor shaped (T, ...)")
     if threshold <= 0:
         raise ValueError(f"delta_encode: threshold must be > 0, got {threshold}")
-    prev = torch.cat([torch.zeros_like(x[:1]), x[:-1]])
+    prev = torch.cat([x[:1], x[:-1]])
     d = x - prev
     out = (d >= threshold).to(x.dtype)
     if off_spike:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -16,9 +17,25 @@ from sw.training.distributed import all_reduce_sum, is_main_process, unwrap
 from sw.training.losses import spike_count_loss
 
 
+def _cuda_usable() -> bool:
+    """Run one tiny kernel: a present GPU can still be unusable (architecture not in this
+    torch build, "no kernel image is available", driver too old)."""
+    try:
+        x = torch.ones(2, device="cuda")
+        return bool((x + x).sum().item() == 4.0)
+    except (RuntimeError, AssertionError) as exc:  # AssertionError: torch built without CUDA
+        warnings.warn(f"a CUDA device is present but unusable ({str(exc).splitlines()[0]}); "
+                      "falling back to the CPU", RuntimeWarning, stacklevel=3)
+        return False
+
+
 def auto_device() -> torch.device:
-    """CUDA if available, then Apple MPS, then CPU."""
-    if torch.cuda.is_available():
+    """CUDA if available and usable, then Apple MPS, then CPU.
+
+    A CUDA device that ``torch.cuda.is_available()`` reports but that cannot
+    run a kernel gives a ``RuntimeWarning`` and the next choice.
+    """
+    if torch.cuda.is_available() and _cuda_usable():
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():

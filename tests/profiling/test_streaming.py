@@ -94,7 +94,7 @@ def test_time_major_and_conv_shapes_flatten_neurons():
 def test_bad_inputs_give_clear_errors():
     prof = SpikeProfiler()
     with pytest.raises(ValueError, match=r"\(batch, \*neurons\)"):
-        prof.record_step("a", np.zeros(5))
+        prof.record_step("a", np.zeros(()))  # a 1-D array is one unbatched sample (seed API)
     with pytest.raises(ValueError, match=r"\(T, batch, \*neurons\)"):
         prof.record_step("a", np.zeros((3, 5)), time_major=True)
     prof.record_step("a", np.zeros((3, 5)))

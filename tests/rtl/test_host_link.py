@@ -1,32 +1,39 @@
-"""Host link on Icarus (cocotb): the host driver (sw.host) talks to the simulated UART of
-``hw.cores.host_io.HostInterface`` through a pseudo-terminal."""
+"""Host link on Icarus (cocotb): the host driver (sw.host) over a pseudo-terminal, and sample
+streams through the UART pins of ``hw.cores.host_io.HostInterface`` checked against the golden
+model and the throughput model of ``hw.cores.link``."""
 
 import numpy as np
 import pytest
 
+from hw.cores import link
 from hw.cores.plan import plan_quantized
 from hw.fixed import Q8_8
 from hw.ir import Dense, Network, Neuron
+from hw.pixels import decode, encode
 from hw.quantize import quantize_network
 from sim.golden import run_golden
+from sim.tb.host_stream import run_stream
 from sim.tb.network import run_host_session
 from sw.host import ProtocolError, SNNDevice
+from sw.host import protocol
 from sw.training.equations import CELL_EQUATIONS
 
 pytestmark = pytest.mark.rtl
 
+F_CLK = 24e6  # the iCEBreaker build's clock: divisor 8 is 3 Mbaud
 
-def _small_network(seed=4):
+
+def _small_network(seed=4, timesteps=6):
     rng = np.random.default_rng(seed)
     e = CELL_EQUATIONS["lif"]
     neuron = Neuron("lif", e.text, e.states, e.inputs, dict(e.params))
     return Network([Dense("a", rng.normal(0.3, 0.9, (6, 5)), rng.normal(0, 0.3, 6), neuron),
                     Dense("b", rng.normal(0.3, 0.9, (3, 6)), rng.normal(0, 0.3, 3), neuron)],
-                   (5,), timesteps=6)
+                   (5,), timesteps=timesteps)
 
 
 def test_host_driver_against_simulated_uart(tmp_path):
-    """sw.host.SNNDevice over a pty bridged to the RTL's UART pins: info, load, inference."""
+    """sw.host.SNNDevice over a pty bridged to the RTL's UART pins: info, load, inference, batch."""
     net = _small_network()
     qnet = quantize_network(net, Q8_8)
     # put a bank in "SPRAM" so the device needs a load before it answers samples
@@ -34,6 +41,8 @@ def test_host_driver_against_simulated_uart(tmp_path):
     assert plan.needs_load
     x = np.random.default_rng(1).uniform(0, 1, (3, 5))
     golden = run_golden(qnet, x, progress=False)
+    batch = np.random.default_rng(2).uniform(0, 1, (5, 5))
+    golden_batch = run_golden(qnet, decode(encode(batch)), progress=False)
 
     def session(port):
         with SNNDevice(port, timeout=60) as dev:
@@ -43,13 +52,101 @@ def test_host_driver_against_simulated_uart(tmp_path):
             sent = dev.load_weights(plan)
             after = dev.info()
             replies = [dev.infer(xi, Q8_8) for xi in x]
-        return before, sent, after, replies
+            streamed = dev.infer_batch(batch, progress=False)
+        return before, sent, after, replies, streamed
 
-    before, sent, after, replies = run_host_session(plan, session, build_dir=tmp_path)
-    assert (before.n_input, before.n_output, before.timesteps) == (5, 3, 6)
+    before, sent, after, replies, streamed = run_host_session(plan, session, build_dir=tmp_path)
+    assert (before.n_input, before.n_output, before.timesteps, before.banks) == (5, 3, 6, 2)
     assert before.needs_load and not before.loaded and after.loaded
     assert sent == sum(len(w) for _, w in plan.load_image(only_needed=True))
     np.testing.assert_array_equal([r.spike_counts for r in replies], golden.spike_counts)
     np.testing.assert_array_equal([r.prediction for r in replies], golden.predictions)
     assert all(r.cycles > 0 for r in replies)
     assert golden.spike_counts.sum() > 0
+    np.testing.assert_array_equal([r.spike_counts for r in streamed], golden_batch.spike_counts)
+    np.testing.assert_array_equal([r.prediction for r in streamed], golden_batch.predictions)
+
+
+def _activity_cycles(plan, qnet, x):
+    """Compute cycles of each sample from the golden model's spike activity (as hw.build does)."""
+    g = run_golden(qnet, x, record=True, progress=False)
+    per_layer = [ls.sum(axis=2) for ls in g.layer_spikes]
+    return g, [plan.cycles([s[:, b] for s in per_layer]) for b in range(len(x))]
+
+
+def _frames(command, codes, n_in):
+    if command in "Pp":
+        return [protocol.pixel_request(c, n_in, codes=True, compact=command == "p") for c in codes]
+    raws = Q8_8.quantize(decode(codes))
+    return [protocol.sample_request(r, n_in, compact=command == "s") for r in raws]
+
+
+def _check_stream(plan, qnet, codes, commands, divisor, banks, tmp_path):
+    """Stream ``codes`` once per command; check replies against the golden model and timing
+    against hw.cores.link; returns {command: measured end-to-end inferences/s at F_CLK}."""
+    golden, cycles = _activity_cycles(plan, qnet, decode(codes))
+    phases = run_stream(plan, [_frames(c, codes, plan.n_input) for c in commands], divisor=divisor,
+                        banks=banks, build_dir=tmp_path)
+    rates = {}
+    for command, phase in zip(commands, phases):
+        replies = [protocol.parse_reply(r, plan.n_output, plan.timesteps) for r in phase.replies]
+        np.testing.assert_array_equal([r.spike_counts for r in replies], golden.spike_counts)
+        np.testing.assert_array_equal([r.prediction for r in replies], golden.predictions)
+        if command in "SP":  # the full reply carries the cycle count: the plan's cycle model is exact
+            assert [r.cycles for r in replies] == cycles
+        model = link.stream_schedule(plan.n_input, plan.n_output, plan.timesteps, divisor, cycles,
+                                     command, banks, link.bench_react(divisor))
+        # the whole stream, first start bit to last reply byte, against the link model's replay
+        assert abs(phase.cycles - model.total) <= 0.01 * model.total, (command, phase.cycles, model.total)
+        measured = len(codes) * F_CLK / phase.cycles
+        # steady state (reply to reply, no pipeline fill) against the rate the build report shows
+        steady = float((len(codes) - 1) * F_CLK / (phase.reply_end[-1] - phase.reply_end[0]))
+        reported = link.throughput(plan, F_CLK, divisor, float(np.mean(cycles)), plan.cycles(), command,
+                                   banks)["end_to_end"]["mean"]
+        assert steady == pytest.approx(reported, rel=0.05), (command, steady, reported)
+        rates[command] = {"stream": round(measured, 1), "steady": round(steady, 1), "model": reported}
+    return rates
+
+
+def test_stream_small_network(tmp_path):
+    """>= 20 samples back to back at divisor 8 in every sample command: golden replies, and the
+    measured rate (first start bit to last reply byte) matches the link model."""
+    qnet = quantize_network(_small_network(), Q8_8)
+    plan = plan_quantized(qnet, lanes=[2, 2], preload=False)
+    codes = np.random.default_rng(3).integers(0, 256, (24, 5))
+    rates = _check_stream(plan, qnet, codes, ["p", "P", "s", "S"], 8, 2, tmp_path)
+    print("small net, divisor 8, end-to-end inferences/s at 24 MHz:", rates)
+
+
+def test_stream_overrun_is_refused(tmp_path):
+    """A host that keeps three frames in flight on two banks: the frames that find both banks
+    taken are dropped and answered 'O'; the others still equal the golden model."""
+    net = _small_network(timesteps=40)   # compute (~1800 cycles) slower than a frame (480)
+    qnet = quantize_network(net, Q8_8)
+    plan = plan_quantized(qnet, lanes=[2, 2], preload=False)
+    codes = np.random.default_rng(5).integers(0, 256, (3, 5))
+    golden = run_golden(qnet, decode(codes[:2]), progress=False)
+    # frame 2 arrives while sample 0 computes and sample 1 waits: refused at once, before their replies
+    (phase,) = run_stream(plan, [_frames("p", codes, 5)], divisor=8, banks=2, window=3, build_dir=tmp_path)
+    assert phase.replies[0] == b"O"
+    replies = [protocol.parse_reply(r, 3, 40) for r in phase.replies[1:]]
+    np.testing.assert_array_equal([r.spike_counts for r in replies], golden.spike_counts)
+    with pytest.raises(ProtocolError, match="in flight"):
+        protocol.parse_reply(phase.replies[0], 3, 40)
+
+
+@pytest.mark.slow
+def test_stream_default_digits_net_at_3_mbaud(tmp_path):
+    """The default digits net on the iCEBreaker plan (SPRAM banks booted through the boot port),
+    20 digits streamed with 8-bit pixels and compact replies at 3 Mbaud (24 MHz / 8)."""
+    from boards import get_board
+    from hw.models import load_default_model
+    from sklearn.datasets import load_digits
+
+    net = load_default_model()
+    qnet = quantize_network(net, Q8_8)
+    plan = get_board("icebreaker").plan(qnet)
+    codes = encode(load_digits().data[-20:] / 16.0)
+    rates = _check_stream(plan, qnet, codes, ["p"], 8, 2, tmp_path)
+    print(f"digits net, 3 Mbaud, 24 MHz: inferences/s end to end {rates['p']}")
+    assert rates["p"]["stream"] >= 1000

@@ -1,20 +1,27 @@
-"""Engine RTL on Icarus (cocotb): the digits network equals sim.golden bit for bit."""
+"""Engine RTL on Icarus (cocotb): the digits network and a network of every accepted kind equal sim.golden.
+
+Every case compares, per layer and per step, the spike trains the hardware appended
+to its spike lists (trace signals ``layer<i>.spike_valid``/``spike_index`` and
+``step``, ``run_plan_rtl(trace=True)``), the output counts, the classes and the
+cycle counter (``NetworkPlan.cycles``).
+"""
 
 import numpy as np
 import pytest
 
 from boards import get_board
 from hw.fixed import Q8_8
-from hw.ir import Dense, Network, Neuron
+from hw.ir import Dense, Network
 from hw.models import load_default_model
 from hw.quantize import quantize_network
 from sim.golden import run_golden
+from sim.tb.engine_cases import ACCEPTED, check_against_golden, make_case, neuron, saturated_currents
 from sim.tb.network import run_plan_rtl, run_rtl
-from sw.training.equations import CELL_EQUATIONS
 
 pytestmark = pytest.mark.rtl
 
-N_IMAGES = 100
+N_IMAGES = 25          # the default rtl run (~20 k cycles per image on Icarus)
+N_IMAGES_SLOW = 100
 
 
 def _digits_test_images(n):
@@ -24,21 +31,42 @@ def _digits_test_images(n):
     return x_test.numpy()[:n].astype(np.float64), y_test.numpy()[:n]
 
 
-def test_digits_network_equals_golden_on_100_images(tmp_path):
-    """The iCEBreaker plan (3 SPRAM banks loaded through the load port, 4 + 2 lanes)."""
+def _digits_equal_golden(n_images, build_dir):
+    """The iCEBreaker plan (SPRAM banks loaded through the load port, packed lanes)."""
     net = load_default_model()
-    x, labels = _digits_test_images(N_IMAGES)
+    x, labels = _digits_test_images(n_images)
     qnet = quantize_network(net, Q8_8)
     plan = get_board("icebreaker").plan(qnet)
     assert plan.uses_spram and plan.needs_load  # the SPRAM + host-load path is part of the test
     golden = run_golden(qnet, x, record=True, progress=False)
-    rtl = run_plan_rtl(plan, Q8_8.quantize(x), build_dir=tmp_path)
-    np.testing.assert_array_equal(rtl.spike_counts, golden.spike_counts)
-    np.testing.assert_array_equal(rtl.predictions, golden.predictions)
-    per_layer = [ls.sum(axis=2) for ls in golden.layer_spikes]
-    np.testing.assert_array_equal(rtl.cycles, [plan.cycles([s[:, b] for s in per_layer])
-                                               for b in range(N_IMAGES)])
+    rtl = run_plan_rtl(plan, Q8_8.quantize(x), build_dir=build_dir, trace=True)
+    check_against_golden(plan, qnet, rtl, golden)
     assert rtl.accuracy(labels) > 0.9
+
+
+def test_digits_network_equals_golden(tmp_path):
+    _digits_equal_golden(N_IMAGES, tmp_path)
+
+
+@pytest.mark.slow
+def test_digits_network_equals_golden_on_100_images(tmp_path):
+    _digits_equal_golden(N_IMAGES_SLOW, tmp_path)
+
+
+def test_every_accepted_kind_saturating(tmp_path):
+    """One simulation: a packed LIF input layer, then one layer of each accepted kind, each
+    with currents that saturate Q8.8; banks partly in shared SPRAM blocks (host-loaded)."""
+    case = make_case(["lif", *ACCEPTED], 0, batch=4, timesteps=8,
+                     widths=[6, 8, 9, 8, 10, 7, 9, 8, 10, 6], small=0, spram_blocks=2, ebr_budget=0)
+    plan, qnet = case.plan, case.qnet
+    assert plan.uses_spram and plan.layers[0].pack == 2
+    golden = run_golden(qnet, case.x, record=True, progress=False)
+    sat = saturated_currents(qnet, case.x, golden)
+    assert all(n > 0 for n in sat[1:]), f"a kind's currents did not saturate: {dict(zip(ACCEPTED, sat[1:]))}"
+    for li, train in enumerate(golden.layer_spikes):
+        assert 0 < train.sum() < train.size, f"layer {li}: trivial spike train"
+    rtl = run_plan_rtl(plan, Q8_8.quantize(case.x), build_dir=tmp_path, trace=True)
+    check_against_golden(plan, qnet, rtl, golden)
 
 
 def test_run_rtl_entry_point(tmp_path):
@@ -46,13 +74,14 @@ def test_run_rtl_entry_point(tmp_path):
     rng = np.random.default_rng(3)
     layers = []
     for i, (kind, n_in, n_out) in enumerate([("synaptic", 6, 9), ("lif", 9, 4)]):
-        e = CELL_EQUATIONS[kind]
         layers.append(Dense(f"l{i}", rng.normal(0.2, 0.8, (n_out, n_in)), rng.normal(0, 0.2, n_out),
-                            Neuron(kind, e.text, e.states, e.inputs, dict(e.params))))
+                            neuron(kind)))
     net = Network(layers, (6,), timesteps=10)
     x = rng.uniform(0, 1, (6, 6))
-    golden = run_golden(net, x, progress=False)
-    rtl = run_rtl(net, x, build_dir=tmp_path)
+    golden = run_golden(net, x, record=True, progress=False)
+    rtl = run_rtl(net, x, build_dir=tmp_path, trace=True)
     np.testing.assert_array_equal(rtl.spike_counts, golden.spike_counts)
     np.testing.assert_array_equal(rtl.predictions, golden.predictions)
+    for hw_train, ref in zip(rtl.layer_spikes, golden.layer_spikes):
+        np.testing.assert_array_equal(hw_train, ref.transpose(1, 0, 2))
     assert golden.spike_counts.sum() > 0

@@ -73,6 +73,10 @@ def test_deterministic_and_batch_independent(digits) -> None:
     assert np.array_equal(c.spike_counts, a.spike_counts[perm])
     assert a.spike_counts.dtype == np.int64 and a.predictions.dtype == np.int64
     assert np.array_equal(a.layer_spikes[-1].sum(0), a.spike_counts)
+    for key in ("current_saturations", "current_values", "state_saturations", "state_values"):
+        assert np.array_equal(getattr(a, key), getattr(b, key)), key
+    # 100 samples x (128 static currents once + 25 steps x (128 + 10) currents)
+    assert a.current_values.tolist() == [100 * 128, 100 * 25 * 128, 100 * 25 * 10]
 
 
 # -- an independent per-sample reference -------------------------------------------------------
@@ -119,10 +123,17 @@ def _ref_currents(fmt: QFormat, q, x: np.ndarray, binary: bool) -> dict[str, np.
     return out
 
 
-def reference(qnet: QuantizedNetwork, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """One sample at a time, one layer at a time: the docstring's schedule spelled out."""
+def _at_limits(fmt: QFormat, values) -> int:
+    return sum(int(np.sum((np.asarray(v) == fmt.max_raw) | (np.asarray(v) == fmt.min_raw))) for v in values)
+
+
+def reference(qnet: QuantizedNetwork, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """One sample at a time, one layer at a time: the docstring's schedule spelled out.
+
+    Also returns the saturation counts (current hits, currents, state hits, states) per layer."""
     fmt, T = qnet.fmt, qnet.timesteps
     counts, spikes_all = [], []
+    sat = np.zeros((4, len(qnet.layers)), dtype=np.int64)
     for sample in x:
         states = [q.neuron.initial_state(q.n_out) for q in qnet.layers]
         prev = [np.zeros(q.n_out, dtype=np.int64) for q in qnet.layers]
@@ -139,12 +150,17 @@ def reference(qnet: QuantizedNetwork, x: np.ndarray) -> tuple[np.ndarray, list[n
                 if q.recurrent_weight is not None:
                     cur["R"] = fmt.spike_sum(q.recurrent_weight, prev[li])
                 s, states[li] = q.neuron.step(states[li], cur)
+                counted = [v for k, v in cur.items() if k == "R" or t == 0 or li > 0 or static is None]
+                sat[0, li] += _at_limits(fmt, counted)
+                sat[1, li] += sum(np.size(v) for v in counted)
+                sat[2, li] += _at_limits(fmt, states[li].values())
+                sat[3, li] += sum(np.size(v) for v in states[li].values())
                 prev[li] = s
                 rec[li][t] = s
         counts.append(rec[-1].sum(0))
         spikes_all.append(rec)
     layer_spikes = [np.stack([r[li] for r in spikes_all], axis=1) for li in range(len(qnet.layers))]
-    return np.array(counts), layer_spikes
+    return np.array(counts), layer_spikes, sat
 
 
 def mixed_net(encoding: str = "direct", T: int = 6) -> Network:
@@ -163,9 +179,12 @@ def mixed_net(encoding: str = "direct", T: int = 6) -> Network:
         input_shape=(1, 7, 7), timesteps=T, encoding=encoding)
 
 
-@pytest.mark.parametrize("encoding", ["direct", "rate"])
-def test_golden_equals_per_sample_reference(encoding: str) -> None:
+@pytest.mark.parametrize("encoding,gain", [("direct", 1.0), ("rate", 1.0), ("direct", 60.0), ("rate", 60.0)])
+def test_golden_equals_per_sample_reference(encoding: str, gain: float) -> None:
+    """Spikes and saturation counts; gain 60 drives many currents and states into the limits."""
     net = mixed_net(encoding)
+    for layer in net.layers:
+        layer.weight = layer.weight * gain
     rng = np.random.default_rng(1)
     if encoding == "direct":
         x = rng.random((6, 49)) * 1.5
@@ -173,14 +192,22 @@ def test_golden_equals_per_sample_reference(encoding: str) -> None:
         x = (rng.random((6, net.timesteps, 49)) < 0.4).astype(np.int64)
     qnet = quantize_network(net)
     got = run_golden(qnet, x, record=True)
-    counts, layer_spikes = reference(qnet, x)
+    counts, layer_spikes, sat = reference(qnet, x)
     assert np.array_equal(got.spike_counts, counts)
     for a, b in zip(got.layer_spikes, layer_spikes):
         assert np.array_equal(a, b)
     assert sum(int(s.sum()) for s in layer_spikes) > 0  # the network is not silent
+    assert got.current_saturations.tolist() == sat[0].tolist()
+    assert got.current_values.tolist() == sat[1].tolist()
+    assert got.state_saturations.tolist() == sat[2].tolist()
+    assert got.state_values.tolist() == sat[3].tolist()
+    if gain > 1:
+        assert sat[0].sum() > 0 and sat[2].sum() > 0
+        return
     # float64 on the same schedule stays close to Q8.8
     f = simulate_float(net, x)
     assert np.abs(f.spike_counts - got.spike_counts).mean() <= 1.0
+    assert f.current_saturations is None
 
 
 def test_prediction_ties_go_to_lowest_index() -> None:
@@ -199,8 +226,15 @@ def test_saturation_never_wraps() -> None:
     net = Network([Dense("o", w, np.array([0.0, 0.0, -500.0]), neuron("lif", threshold=1.0))], (1,), 10)
     qnet = quantize_network(net)
     assert qnet.layers[0].weight[:, 0].tolist() == [Q8_8.max_raw, Q8_8.min_raw, Q8_8.max_raw]
-    assert qnet.layers[0].saturated == 4
+    assert qnet.layers[0].saturated == 4 and qnet.saturated == 4
+    assert qnet.layers[0].saturation == {"weight": 3, "bias": 1, "recurrent": 0}
+    assert qnet.layers[0].n_values == 6
+    assert qnet.saturation_summary() == ("Q8.8 quantisation: 4 weights/biases outside [-128, 127.996] "
+                                         "were clipped: o 4 of 6 (3 weight, 1 bias)")
     res = run_golden(qnet, np.array([[1.0]]))
+    # currents +max and -max (once: direct input); v of neuron 1 sits at -128 on all 10 steps
+    assert res.current_saturations.tolist() == [2] and res.current_values.tolist() == [3]
+    assert res.state_saturations[0] >= 10 and res.state_values.tolist() == [30]
     # +max current: v pins at +max and spikes every step; -max: v pins at -128, never wraps positive;
     # neuron 2: the bias -500 saturated to -128 at quantisation, so 127.996 - 128 = -1/256
     assert res.spike_counts.tolist() == [[10, 0, 0]]
@@ -269,6 +303,7 @@ def test_quantize_network_raws() -> None:
     assert (w_exc >= 0).all() and (w_inh >= 0).all() and not (w_exc * w_inh).any()
     assert np.array_equal(b_exc - b_inh, qnet.layers[3].bias)
     assert "saturated 0" in qnet.report()
+    assert qnet.saturation_summary() == "Q8.8 quantisation: no weight or bias outside [-128, 127.996]"
     fine = quantize_network(net, QFormat(12, 12))
     assert fine.layers[0].weight.max() > qnet.layers[0].weight.max()
 

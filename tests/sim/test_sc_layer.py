@@ -31,7 +31,7 @@ def test_lif_subthreshold_refractory_and_state():
     r = StochasticLIFNeuron(refractory_period=5)
     spikes = [r.step(2.0) for _ in range(30)]
     assert np.all(np.diff(np.flatnonzero(spikes)) == 6)
-    assert r.get_state().keys() == {"v", "refractory_counter"}
+    assert r.get_state().keys() == {"v", "refractory_counter", "refractory"}
     with pytest.raises(ValueError):
         StochasticLIFNeuron(tau_mem=0.0)
     with pytest.raises(ValueError):

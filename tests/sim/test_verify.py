@@ -32,8 +32,47 @@ def test_report_matches_independent_runs():
     assert m["rtl"]["accuracy"] is None and "skipped" in m["rtl"]["status"]
     table = format_table(report)
     assert "RTL (Icarus)" in table and "skipped" in table and "not measured" in table
+    assert "Q8.8 quantisation: no weight or bias outside [-128, 127.996]" in table
+    assert report["goals"]["better_than_chance"]["met"]
+    assert [r["layer"] for r in report["saturation"]] == [l.name for l in net.layers]
+    assert [r["currents_at_limit"] for r in report["saturation"]] == g.current_saturations.tolist()
     assert report["goals"]["sc_vs_float"]["points"] == pytest.approx(
         100 * (m["float"]["accuracy"] - m["sc"]["accuracy"]))
+
+
+def test_saturating_artifact_is_reported_and_fails(tmp_path, capsys):
+    """Weights of 1e6 (the issue's case): every model is at chance; verify says so and why."""
+    net = load_default_model()
+    for layer in net.layers:
+        layer.weight = np.full_like(layer.weight, 1e6)
+    path = net.save(tmp_path / "huge.npz")
+    report = verify(path, samples=30, sc_length=32, rtl_samples=0, progress=False)
+    assert report["goals"]["golden_vs_float"]["met"]        # float is just as bad: no drop ...
+    chance = report["goals"]["better_than_chance"]
+    assert not chance["met"] and not report["all_goals_met"]  # ... but nothing is better than chance
+    assert all(c["constant"] for c in chance["models"].values())
+    assert report["quantisation"].startswith("Q8.8 quantisation: 25856 weights/biases outside")
+    sat = report["saturation"]
+    assert [r["clipped"] for r in sat] == [64 * 128, 128 * 128, 128 * 10]
+    assert all(r["currents_at_limit"] == r["currents"] > 0 for r in sat)
+    table = format_table(report)
+    assert "better_than_chance   NOT MET: float64 predicts class" in table
+    assert "fcs.0 8192 of 8320 (8192 weight)" in table
+    assert table.splitlines()[-1] == "result: goals NOT met: better_than_chance"
+    assert main(["--model", str(path), "--samples", "30", "--sc-length", "32", "--rtl-samples", "0"]) == 1
+    assert "goals NOT met" in capsys.readouterr().out
+
+
+def test_chance_check():
+    from sim.verify import chance_check
+
+    y = np.arange(200) % 10
+    assert chance_check(y, y, 10)["met"]
+    guess = np.where(np.arange(200) % 20 < 3, y, (y + 1) % 10)       # 15 % right: not above 10 % + 6.4
+    c = chance_check(guess, y, 10)
+    assert not c["met"] and "not above chance" in c["why"] and c["margin"] == pytest.approx(3 * 0.3 / 200 ** 0.5)
+    assert chance_check(np.where(np.arange(200) % 2 == 0, y, 0), y, 10)["met"]  # 55 %
+    assert "class 3 for every sample" in chance_check(np.full(200, 3), y, 10)["why"]
 
 
 def test_cli_json_and_errors(capsys, tmp_path):

@@ -175,7 +175,12 @@ def test_unknown_job_is_404(server):
                     c.get("/api/runs/job_1/metrics"), c.get("/api/runs/job_1/metrics.csv")):
             assert res.status_code == 404, res.request.url
             assert "job_1" in res.json()["detail"]
-        assert c.get("/api/training/status/not-a-job").status_code == 422
+        # a malformed id is just as unknown: 404 (not 422) on status and both stream routes
+        for path in ("/api/training/status/not-a-job", "/api/training/stream/not-a-job",
+                     "/api/training/not-a-job/stream", "/api/training/status/job_" + "9" * 40):
+            res = c.get(path)
+            assert res.status_code == 404, path
+            assert "detail" in res.json()
 
 
 def test_metrics_and_csv_export(server):

@@ -175,5 +175,9 @@ def test_setting_a_decay_updates_the_parameter():
     assert fixed.equation_params()["beta"] == pytest.approx(0.5)
     assert learned.equation_params()["beta"] == pytest.approx(0.7)
     assert "beta_raw" in dict(learned.named_parameters())
+    fixed.beta = 0.0  # no memory: allowed when beta is not learned (the seed accepts it)
+    assert fixed.equation_params()["beta"] == 0.0
     with pytest.raises(ValueError, match="beta"):
-        fixed.beta = 0.0
+        learned.beta = 0.0
+    with pytest.raises(ValueError, match="beta"):
+        fixed.beta = 1.5

@@ -17,8 +17,11 @@ def test_rate_encode_statistics_and_shape():
     assert s.shape == (4000, 4) and set(s.unique().tolist()) <= {0.0, 1.0}
     torch.testing.assert_close(s.mean(0), x, atol=0.03, rtol=0)
     assert s[:, 0].sum() == 0 and s[:, 3].sum() == 4000
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        rate_encode(torch.tensor([1.5]), 3)
+    # out-of-range values are clamped (the seed's and snnTorch's behaviour)
+    clamped = rate_encode(torch.tensor([1.5, -0.5]), 50)
+    assert clamped[:, 0].sum() == 50 and clamped[:, 1].sum() == 0
+    with pytest.raises(ValueError, match="NaN"):
+        rate_encode(torch.tensor([float("nan")]), 3)
     with pytest.raises(ValueError, match="n_timesteps"):
         rate_encode(x, 0)
 
@@ -37,7 +40,10 @@ def test_delta_encode():
     x = torch.tensor([0.0, 0.5, 0.55, 0.2, 0.2, 0.9])
     assert delta_encode(x, threshold=0.1).tolist() == [0, 1, 0, 0, 0, 1]
     assert delta_encode(x, threshold=0.1, off_spike=True).tolist() == [0, 1, 0, -1, 0, 1]
-    assert delta_encode(torch.tensor([0.3]), 0.1).tolist() == [1]
+    # the first sample is the reference: a constant (even a large one) gives no spikes
+    assert delta_encode(torch.tensor([0.3]), 0.1).tolist() == [0]
+    assert delta_encode(torch.full((5, 3), 0.8), 0.1).sum() == 0
+    assert delta_encode(torch.tensor([0.8, 0.8, 1.0]), 0.1).tolist() == [0, 0, 1]
 
 
 def test_count_and_membrane_losses_are_cross_entropy():
@@ -64,3 +70,13 @@ def test_regularisers():
     assert float(spike_l2_loss(s, weight=0.5).detach()) == pytest.approx(0.5 * 6 / 4)
     spike_l1_loss(s).backward()
     assert s.grad is not None
+
+
+def test_regularisers_take_n_timesteps_as_the_seed():
+    counts = torch.tensor([[0.0, 10.0], [20.0, 10.0]])
+    # seed: (counts / T).abs().mean() and ((counts / T) ** 2).mean()
+    assert float(spike_l1_loss(counts, 20)) == pytest.approx((0 + 0.5 + 1 + 0.5) / 4)
+    assert float(spike_l2_loss(counts, 20)) == pytest.approx((0 + 0.25 + 1 + 0.25) / 4)
+    assert float(spike_l1_loss(counts, n_timesteps=10, weight=2.0)) == pytest.approx(2 * 4 / 4)
+    with pytest.raises(ValueError, match="n_timesteps"):
+        spike_l1_loss(counts, 0)

@@ -91,12 +91,41 @@ def test_cli_short_run_saves_checkpoint(tmp_path, capsys):
     assert "hardware artifact" in text
 
 
-def test_cli_help_and_errors():
+def test_cli_help_and_errors(capsys, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "sw.training", "--help"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "--data-dir" in proc.stdout and "runs/digits/model.pt" in proc.stdout
-    with pytest.raises(SystemExit, match="data-dir"):
-        main(["--dataset", "mnist"])
+    # every mistake: exit 2, one line on stderr, nothing written (checked before any work)
+    cases = [
+        (["--dataset", "mnist"], "--dataset mnist needs --data-dir"),
+        (["--dataset", "mnist", "--data-dir", str(tmp_path / "nope")], "is not a directory"),
+        (["--dataset", "mnist", "--data-dir", str(tmp_path)], "missing train-images-idx3-ubyte"),
+        (["--data-dir", str(tmp_path)], "only read with --dataset mnist"),
+        (["--epochs", "-3"], "--epochs must be >= 1, got -3"),
+        (["--epochs", "0"], "--epochs must be >= 1, got 0"),
+        (["--lr", "-1"], "--lr must be > 0, got -1"),
+        (["--lr", "nan"], "--lr must be a finite number"),
+        (["--batch-size", "0"], "--batch-size must be >= 1"),
+        (["--timesteps", "0"], "--timesteps must be >= 1"),
+        (["--hidden", "0"], "--hidden must be >= 1"),
+        (["--n-layers", "0"], "--n-layers must be >= 1"),
+        (["--beta", "1.5"], "--beta must be <= 1"),
+        (["--max-grad-norm", "0"], "--max-grad-norm must be > 0"),
+        (["--threads", "0"], "--threads must be >= 1"),
+        (["--model", "conv"], "--model conv needs 28x28 images"),
+        (["--device", "gpu0"], "is not a torch device"),
+        (["--out", str(tmp_path)], "is a directory"),
+    ]
+    for argv, message in cases:
+        assert main([*argv, "--out", str(tmp_path / "m.pt")] if "--out" not in argv else argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1, (argv, err)
+    assert not (tmp_path / "m.pt").exists()
+    with pytest.raises(SystemExit) as info:                   # argparse's own errors: one line too
+        main(["--epochs", "three"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "invalid int value: 'three'" in err and "--help" in err
 
 
 def test_cli_mnist_from_idx_files(tmp_path, capsys):
@@ -138,9 +167,13 @@ def test_cli_real_ctrl_c_keeps_checkpoint(tmp_path):
     import time
 
     out = tmp_path / "model.pt"
+    # A shell that runs this test as a background job ignores SIGINT, and the child would inherit
+    # SIG_IGN (Python keeps an inherited SIG_IGN); give the child the default disposition, so Python
+    # installs its KeyboardInterrupt handler however the test run was launched.
     proc = subprocess.Popen([sys.executable, "-m", "sw.training", "--epochs", "500", "--out",
                              str(out), "--no-progress", "--threads", "1"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 300
         while not out.exists() and time.monotonic() < deadline and proc.poll() is None:

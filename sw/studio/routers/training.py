@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query
@@ -9,7 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from .. import catalog, datasets, views
 from ..deps import get_manager
-from ..jobs import JobManager
+from ..jobs import JobManager, JobNotFound
 from .training_schemas import (
     BAD_BODY, JOB_ID_PATTERN, NOT_FOUND, CellTypeInfo, DatasetInfo, ErrorMessage, JobStatus, JobSummary, StartResponse,
     StopRequest, SurrogateInfo, TrainConfig,
@@ -17,7 +18,16 @@ from .training_schemas import (
 
 router = APIRouter(prefix="/api/training", tags=["training"])
 Manager = Annotated[JobManager, Depends(get_manager)]
-JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, max_length=30)]
+# Any string: a malformed id is as unknown as a well-formed one (404, not 422).
+JobId = Annotated[str, Path(description=f"job id, {JOB_ID_PATTERN}")]
+_JOB_ID = re.compile(JOB_ID_PATTERN)
+
+
+def _known(manager: JobManager, job_id: str):
+    """The job, or ``JobNotFound`` (404) for an unknown or malformed id."""
+    if len(job_id) > 30 or not _JOB_ID.fullmatch(job_id):
+        raise JobNotFound(job_id)
+    return manager.get(job_id)
 SSE_RESPONSE = {200: {"description": "Server-Sent Events: `id: N` and `data: {\"event\", \"data\", \"id\"}`",
                       "content": {"text/event-stream": {"schema": {"type": "string"}}}}, **NOT_FOUND}
 
@@ -57,7 +67,7 @@ def stop(request: StopRequest, manager: Manager) -> dict:
 @router.get("/status/{job_id}", response_model=JobStatus, responses=NOT_FOUND)
 def status(job_id: JobId, manager: Manager) -> dict:
     """A job's lifecycle state, timings and latest epoch metrics."""
-    return views.job_status(manager.get(job_id))
+    return views.job_status(_known(manager, job_id))
 
 
 @router.get("/jobs", response_model=list[JobSummary])
@@ -68,7 +78,7 @@ def jobs(manager: Manager) -> list[dict]:
 
 def _stream(manager: JobManager, job_id: str, follow: bool, last_event_id: int | None,
             header_id: int | None) -> StreamingResponse:
-    manager.get(job_id)  # 404 before the stream starts
+    _known(manager, job_id)  # 404 before the stream starts
     after = max(last_event_id or 0, header_id or 0)
     return StreamingResponse(manager.sse(job_id, after, follow), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -37,8 +37,10 @@ class AdExCell(SpikingCell):
     def __init__(self, beta: float = 0.9, threshold: float = 1.0, delta_t: float = 0.5,
                  v_rh: float = 0.8, a: float = 0.01, b: float = 0.1, rho: float = 0.99,
                  v_rest: float = 0.0, surrogate_fn: Callable[[Tensor], Tensor] = atan_surrogate,
-                 learn_beta: bool = False, learn_threshold: bool = False) -> None:
-        super().__init__(surrogate_fn, threshold, learn_threshold)
+                 learn_beta: bool = False, learn_threshold: bool = False,
+                 reset: str = "subtract", detach_reset: bool = True) -> None:
+        super().__init__(surrogate_fn, threshold, learn_threshold, reset=reset,
+                         detach_reset=detach_reset)
         if delta_t <= 0:
             raise ValueError(f"AdExCell: delta_t must be > 0, got {delta_t}")
         self._add_decay("beta", beta, learn_beta)
@@ -55,6 +57,6 @@ class AdExCell(SpikingCell):
         v = beta * v + exp_upstroke(v, beta, self.delta_t, self.v_rh) - w + current
         w = self.rho * w + self.a * (v - self.v_rest)
         spike = self._spike(v - self.threshold)
-        v = v - spike.detach() * self.threshold
+        v = self._reset(v, spike, self.threshold)
         w = w + self.b * spike
         return spike, (v, w)

@@ -24,7 +24,7 @@ class ALIFCell(SpikingCell):
     """Adaptive-threshold LIF: ``forward(current, v, a) -> (spike, v, a)``.
 
     Args:
-        beta: membrane decay in (0, 1] (trainable if ``learn_beta``).
+        beta: membrane decay in [0, 1], 0 = no memory (trainable if ``learn_beta``, then in (0, 1)).
         threshold: baseline threshold (trainable if ``learn_threshold``).
         rho: adaptation decay in (0, 1].
         beta_adapt: threshold increase per unit of adaptation ``a``.
@@ -35,8 +35,10 @@ class ALIFCell(SpikingCell):
     def __init__(self, beta: float = 0.9, threshold: float = 1.0, rho: float = 0.99,
                  beta_adapt: float = 1.8,
                  surrogate_fn: Callable[[Tensor], Tensor] = atan_surrogate,
-                 learn_beta: bool = False, learn_threshold: bool = False) -> None:
-        super().__init__(surrogate_fn, threshold, learn_threshold)
+                 learn_beta: bool = False, learn_threshold: bool = False,
+                 reset: str = "subtract", detach_reset: bool = True) -> None:
+        super().__init__(surrogate_fn, threshold, learn_threshold, reset=reset,
+                         detach_reset=detach_reset)
         self._add_decay("beta", beta, learn_beta)
         self._add_decay("rho", rho)
         self._add_plain("beta_adapt", beta_adapt)
@@ -46,6 +48,6 @@ class ALIFCell(SpikingCell):
         v = self.beta * v + current
         theta = self.threshold + self.beta_adapt * a
         spike = self._spike(v - theta)
-        v = v - spike.detach() * theta
+        v = self._reset(v, spike, theta)
         a = self.rho * a + spike
         return spike, (v, a)

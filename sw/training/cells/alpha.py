@@ -37,8 +37,10 @@ class AlphaCell(SpikingCell):
 
     def __init__(self, alpha_exc: float = 0.9, alpha_inh: float = 0.85, beta: float = 0.9,
                  threshold: float = 1.0, surrogate_fn: Callable[[Tensor], Tensor] = atan_surrogate,
-                 learn_beta: bool = False, learn_threshold: bool = False) -> None:
-        super().__init__(surrogate_fn, threshold, learn_threshold)
+                 learn_beta: bool = False, learn_threshold: bool = False,
+                 reset: str = "subtract", detach_reset: bool = True) -> None:
+        super().__init__(surrogate_fn, threshold, learn_threshold, reset=reset,
+                         detach_reset=detach_reset)
         self._add_decay("alpha_exc", alpha_exc)
         self._add_decay("alpha_inh", alpha_inh)
         self._add_decay("beta", beta, learn_beta)
@@ -49,5 +51,5 @@ class AlphaCell(SpikingCell):
         i_inh = self.alpha_inh * i_inh + i_inh_in
         v = self.beta * v + i_exc - i_inh
         spike = self._spike(v - self.threshold)
-        v = v - spike.detach() * self.threshold
+        v = self._reset(v, spike, self.threshold)
         return spike, (i_exc, i_inh, v)

@@ -10,8 +10,12 @@ text line by line.  The base class provides
 * the observer protocol (``add_observer(fn) -> handle``; ``fn(cell, spikes,
   states, time_major)`` after each forward).
 
-Gradients: the spike in the reset term ``v - spike * threshold`` is detached
-(as snnTorch's default does); every other use of the spike carries the
+Reset (every cell): ``reset="subtract"`` (default, the ``EQUATIONS`` text),
+``"zero"`` (membrane to 0 after a spike) or ``"none"``; for the last two the
+cell's ``EQUATIONS`` is the variant from ``equations.reset_variant``.
+
+Gradients: with ``detach_reset=True`` (default, as snnTorch's) the spike in
+the reset term is detached; every other use of the spike carries the
 surrogate gradient.
 """
 
@@ -25,7 +29,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-from sw.training.equations import NeuronEquations
+from sw.training.equations import RESETS, NeuronEquations, reset_variant
 from sw.training.surrogates import Surrogate, atan_surrogate
 
 Observer = Callable[["SpikingCell", Tensor, dict, bool], None]
@@ -42,21 +46,41 @@ class SpikingCell(nn.Module):
         surrogate_fn: spike function, ``surrogate_fn(v - threshold) -> spikes``.
         threshold: firing threshold.
         learn_threshold: make the threshold a trainable parameter.
+        reset: ``"subtract"`` (default), ``"zero"`` or ``"none"`` (module docstring).
+        detach_reset: detach the spike in the reset term from the gradient.
     """
 
     EQUATIONS: NeuronEquations
 
     def __init__(self, surrogate_fn: Callable[[Tensor], Tensor] = atan_surrogate,
-                 threshold: float = 1.0, learn_threshold: bool = False) -> None:
+                 threshold: float = 1.0, learn_threshold: bool = False, *,
+                 reset: str = "subtract", detach_reset: bool = True) -> None:
         super().__init__()
         if not callable(surrogate_fn):
             raise TypeError(f"surrogate_fn must be callable, got {type(surrogate_fn).__name__}")
+        if reset not in RESETS:
+            raise ValueError(f"{type(self).__name__}: reset must be one of {RESETS}, got {reset!r}")
+        self.reset = reset
+        self.detach_reset = bool(detach_reset)
+        if reset != "subtract":
+            self.EQUATIONS = reset_variant(type(self).EQUATIONS, reset)
         self.surrogate_fn = surrogate_fn
         self._observers: "OrderedDict[int, Observer]" = OrderedDict()
         self._decays: list[str] = []
         self._plain: list[str] = []
         self.learn_threshold = bool(learn_threshold)
         self._add_plain("threshold", threshold, learn_threshold)
+        if reset == "zero":
+            self._add_plain("v_reset", 0.0)
+
+    def _reset(self, v: Tensor, spike: Tensor, amount: Tensor) -> Tensor:
+        """Membrane after the reset: ``v - s * amount`` / ``v - s * v`` / ``v``."""
+        s = spike.detach() if self.detach_reset else spike
+        if self.reset == "subtract":
+            return v - s * amount
+        if self.reset == "zero":
+            return v - s * (v - self.v_reset)
+        return v
 
     # -- parameters -------------------------------------------------------
     def _add_plain(self, name: str, value: float, learn: bool = False) -> None:
@@ -72,13 +96,15 @@ class SpikingCell(nn.Module):
         self._plain.append(name)
 
     def _add_decay(self, name: str, value: float, learn: bool = False) -> None:
-        """A decay factor in (0, 1]; when learned it is ``sigmoid(raw)`` so it stays in (0, 1)."""
+        """A decay factor in [0, 1] (0: no memory); when learned it is ``sigmoid(raw)`` so it
+        stays in (0, 1), and the initial value must lie there."""
         value = float(value)
-        if not 0.0 < value <= 1.0:
-            raise ValueError(f"{type(self).__name__}: {name} must be in (0, 1], got {value}")
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{type(self).__name__}: {name} must be in [0, 1], got {value}")
         if learn:
-            if value >= 1.0:
-                raise ValueError(f"{type(self).__name__}: a learned {name} must be < 1, got {value}")
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"{type(self).__name__}: a learned {name} must be in (0, 1), "
+                                 f"got {value}")
             self.register_parameter(f"{name}_raw", nn.Parameter(torch.tensor(_logit(value))))
         else:
             self.register_buffer(f"{name}_fixed", torch.tensor(value, dtype=torch.float32))
@@ -105,13 +131,13 @@ class SpikingCell(nn.Module):
 
     def set_decay(self, name: str, value: float) -> None:
         """Set a decay factor in place (kept trainable if it was learned)."""
-        if not 0.0 < value <= 1.0:
-            raise ValueError(f"{type(self).__name__}: {name} must be in (0, 1], got {value}")
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{type(self).__name__}: {name} must be in [0, 1], got {value}")
         with torch.no_grad():
             raw = self._parameters.get(f"{name}_raw")
             if raw is not None:
-                if value >= 1.0:
-                    raise ValueError(f"{type(self).__name__}: a learned {name} must be < 1")
+                if not 0.0 < value < 1.0:
+                    raise ValueError(f"{type(self).__name__}: a learned {name} must be in (0, 1)")
                 raw.fill_(_logit(value))
             else:
                 self._buffers[f"{name}_fixed"].fill_(value)

@@ -40,8 +40,10 @@ class ExpIFCell(SpikingCell):
 
     def __init__(self, beta: float = 0.9, threshold: float = 1.0, delta_t: float = 0.5,
                  v_rh: float = 0.8, surrogate_fn: Callable[[Tensor], Tensor] = atan_surrogate,
-                 learn_beta: bool = False, learn_threshold: bool = False) -> None:
-        super().__init__(surrogate_fn, threshold, learn_threshold)
+                 learn_beta: bool = False, learn_threshold: bool = False,
+                 reset: str = "subtract", detach_reset: bool = True) -> None:
+        super().__init__(surrogate_fn, threshold, learn_threshold, reset=reset,
+                         detach_reset=detach_reset)
         if delta_t <= 0:
             raise ValueError(f"ExpIFCell: delta_t must be > 0, got {delta_t}")
         self._add_decay("beta", beta, learn_beta)
@@ -53,5 +55,5 @@ class ExpIFCell(SpikingCell):
         beta = self.beta
         v = beta * v + exp_upstroke(v, beta, self.delta_t, self.v_rh) + current
         spike = self._spike(v - self.threshold)
-        v = v - spike.detach() * self.threshold
+        v = self._reset(v, spike, self.threshold)
         return spike, (v,)

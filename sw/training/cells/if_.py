@@ -30,12 +30,14 @@ class IFCell(SpikingCell):
 
     def __init__(self, threshold: float = 1.0,
                  surrogate_fn: Callable[[Tensor], Tensor] = atan_surrogate,
-                 learn_threshold: bool = False) -> None:
-        super().__init__(surrogate_fn, threshold, learn_threshold)
+                 learn_threshold: bool = False,
+                 reset: str = "subtract", detach_reset: bool = True) -> None:
+        super().__init__(surrogate_fn, threshold, learn_threshold, reset=reset,
+                         detach_reset=detach_reset)
 
     def _step(self, inputs, states):
         (current,), (v,) = inputs, states
         v = v + current
         spike = self._spike(v - self.threshold)
-        v = v - spike.detach() * self.threshold
+        v = self._reset(v, spike, self.threshold)
         return spike, (v,)

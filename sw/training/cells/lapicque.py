@@ -34,8 +34,10 @@ class LapicqueCell(SpikingCell):
     def __init__(self, tau: float = 20.0, r: float = 1.0, dt: float = 1.0,
                  threshold: float = 1.0, v_rest: float = 0.0,
                  surrogate_fn: Callable[[Tensor], Tensor] = atan_surrogate,
-                 learn_threshold: bool = False) -> None:
-        super().__init__(surrogate_fn, threshold, learn_threshold)
+                 learn_threshold: bool = False,
+                 reset: str = "subtract", detach_reset: bool = True) -> None:
+        super().__init__(surrogate_fn, threshold, learn_threshold, reset=reset,
+                         detach_reset=detach_reset)
         if tau <= 0 or dt <= 0 or dt > tau:
             raise ValueError(f"LapicqueCell: need 0 < dt <= tau, got dt={dt}, tau={tau}")
         self._add_plain("tau", tau)
@@ -47,5 +49,5 @@ class LapicqueCell(SpikingCell):
         (current,), (v,) = inputs, states
         v = v + (self.dt / self.tau) * (self.v_rest - v + self.r * current)
         spike = self._spike(v - self.threshold)
-        v = v - spike.detach() * self.threshold
+        v = self._reset(v, spike, self.threshold)
         return spike, (v,)

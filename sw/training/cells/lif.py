@@ -24,20 +24,25 @@ class LIFCell(SpikingCell):
     """Leaky integrate-and-fire neuron: ``forward(current, v) -> (spike, v)``.
 
     Args:
-        beta: membrane decay in (0, 1]; learned as ``sigmoid(beta_raw)`` if ``learn_beta``.
+        beta: membrane decay in [0, 1] (0: no memory); learned as ``sigmoid(beta_raw)`` if
+            ``learn_beta`` (then in (0, 1)).
         threshold: firing threshold (trainable if ``learn_threshold``).
         surrogate_fn: spike function with surrogate gradient.
+        reset, detach_reset: reset rule and its gradient (``SpikingCell``).
 
     ``forward_sequence`` runs all timesteps in one fused autograd node
-    (``sw.training.fused.LIFScan``) when ``surrogate_fn`` is a ``Surrogate``.
+    (``sw.training.fused.LIFScan``) when ``surrogate_fn`` is a ``Surrogate``
+    and the reset is the default detached subtraction.
     """
 
     EQUATIONS = CELL_EQUATIONS["lif"]
 
     def __init__(self, beta: float = 0.9, threshold: float = 1.0,
                  surrogate_fn: Callable[[Tensor], Tensor] = atan_surrogate,
-                 learn_beta: bool = False, learn_threshold: bool = False) -> None:
-        super().__init__(surrogate_fn, threshold, learn_threshold)
+                 learn_beta: bool = False, learn_threshold: bool = False,
+                 reset: str = "subtract", detach_reset: bool = True) -> None:
+        super().__init__(surrogate_fn, threshold, learn_threshold, reset=reset,
+                         detach_reset=detach_reset)
         self.learn_beta = bool(learn_beta)
         self._add_decay("beta", beta, learn_beta)
 
@@ -45,7 +50,7 @@ class LIFCell(SpikingCell):
         (current,), (v,) = inputs, states
         v = self.beta * v + current
         spike = self._spike(v - self.threshold)
-        v = v - spike.detach() * self.threshold
+        v = self._reset(v, spike, self.threshold)
         return spike, (v,)
 
     def forward_sequence_with_membrane(self, inputs: Tensor, v: Tensor | None = None
@@ -57,10 +62,10 @@ class LIFCell(SpikingCell):
         (seq,) = self._as_sequences(inputs)
         v0 = None if v is None else v.expand(seq.shape[1:])
         sur = self.surrogate_fn
-        if isinstance(sur, Surrogate):
+        if isinstance(sur, Surrogate) and self.reset == "subtract" and self.detach_reset:
             spikes, v_all = LIFScan.apply(seq, v0, self.beta, self.threshold,
                                           sur._derivative, dict(sur.params))
-        else:  # arbitrary callable: step loop through autograd
+        else:  # any callable, or another reset: step loop through autograd
             spk_list, v_list = [], []
             st = (torch.zeros_like(seq[0]) if v0 is None else v0,)
             for t in range(seq.shape[0]):

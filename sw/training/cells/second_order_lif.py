@@ -32,8 +32,10 @@ class SecondOrderLIFCell(SpikingCell):
 
     def __init__(self, alpha: float = 0.95, beta: float = 0.9, threshold: float = 1.0,
                  surrogate_fn: Callable[[Tensor], Tensor] = atan_surrogate,
-                 learn_beta: bool = False, learn_threshold: bool = False) -> None:
-        super().__init__(surrogate_fn, threshold, learn_threshold)
+                 learn_beta: bool = False, learn_threshold: bool = False,
+                 reset: str = "subtract", detach_reset: bool = True) -> None:
+        super().__init__(surrogate_fn, threshold, learn_threshold, reset=reset,
+                         detach_reset=detach_reset)
         self._add_decay("alpha", alpha)
         self._add_decay("beta", beta, learn_beta)
 
@@ -42,5 +44,5 @@ class SecondOrderLIFCell(SpikingCell):
         a = self.alpha * a + current
         v = self.beta * v + a
         spike = self._spike(v - self.threshold)
-        v = v - spike.detach() * self.threshold
+        v = self._reset(v, spike, self.threshold)
         return spike, (a, v)

@@ -33,8 +33,10 @@ class SynapticCell(SpikingCell):
     def __init__(self, alpha: float = 0.9, beta: float = 0.8, threshold: float = 1.0,
                  surrogate_fn: Callable[[Tensor], Tensor] = atan_surrogate,
                  learn_beta: bool = False, learn_threshold: bool = False,
+                 reset: str = "subtract", detach_reset: bool = True,
                  learn_alpha: bool = False) -> None:
-        super().__init__(surrogate_fn, threshold, learn_threshold)
+        super().__init__(surrogate_fn, threshold, learn_threshold, reset=reset,
+                         detach_reset=detach_reset)
         self._add_decay("alpha", alpha, learn_alpha)
         self._add_decay("beta", beta, learn_beta)
 
@@ -43,5 +45,5 @@ class SynapticCell(SpikingCell):
         i_syn = self.alpha * i_syn + current
         v = self.beta * v + i_syn
         spike = self._spike(v - self.threshold)
-        v = v - spike.detach() * self.threshold
+        v = self._reset(v, spike, self.threshold)
         return spike, (i_syn, v)

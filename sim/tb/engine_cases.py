@@ -1,0 +1,144 @@
+"""``sim.tb.engine_cases``: random small networks for the engine tests, and the comparison with golden.
+
+``make_case`` draws a dense network (sizes, lanes, packing, weights big enough to
+saturate Q8.8 currents), ``saturated_currents`` counts how many input currents of
+a golden run left the format's range before the overflow rule (so a test can
+insist that saturation was exercised), ``check_against_golden`` compares the
+per-layer spike trains, counts, classes and cycles of an ``RTLResult`` (from
+``simulate_core`` / ``run_plan_rtl`` with ``trace=True``) with ``sim.golden`` and
+``NetworkPlan.cycles``.  Used by ``tests/hw/test_engine.py`` and
+``tests/rtl/test_network_rtl.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from hw.cores.plan import NetworkPlan, plan_quantized
+from hw.fixed import Q8_8
+from hw.ir import Dense, Network, Neuron
+from hw.quantize import QuantizedNetwork, quantize_network
+from sim.golden import GoldenResult, run_golden
+from sim.tb.network import RTLResult, simulate_core
+from sw.training.equations import CELL_EQUATIONS
+
+__all__ = ["ACCEPTED", "REFUSED", "Case", "neuron", "make_case", "saturated_currents",
+           "check_against_golden", "run_case"]
+
+ACCEPTED = ("lif", "if", "synaptic", "alif", "expif", "adex", "lapicque", "second_order_lif")
+"""Neuron kinds the engine runs (the tests' expectation; ``hw.cores.plan`` decides)."""
+REFUSED = ("recurrent_lif", "alpha")
+"""Kinds ``plan_network`` refuses with a ``PlanError`` (they need a second input current)."""
+
+
+def neuron(kind: str) -> Neuron:
+    """The ``hw.ir.Neuron`` of a training cell kind (``sw.training.equations``)."""
+    e = CELL_EQUATIONS[kind]
+    return Neuron(kind, e.text, e.states, e.inputs, dict(e.params))
+
+
+@dataclass
+class Case:
+    """One random network with its plan options and inputs."""
+
+    qnet: QuantizedNetwork
+    plan: NetworkPlan
+    x: np.ndarray
+    load: bool
+
+
+def make_case(kinds: Sequence[str], seed: int, *, batch: int = 2, timesteps: int = 8,
+              widths: Sequence[int] | None = None, small: int | None = None,
+              spram_blocks: int = 0, ebr_budget: int | None = None) -> Case:
+    """A random dense network, layer ``i`` of kind ``kinds[i]``.
+
+    The last layer, and all but one (drawn) of the others when there are 3 or more,
+    get "big" weights (std 90 in value, and a third of the biases at +-127, so sums
+    of a few products or spikes leave Q8.8's [-128, 128) range: saturation); the
+    drawn one "small" ones (within [-0.2, 0.49], i.e. 8-bit raws: the plan packs them
+    two lanes per word unless ``pack`` is drawn False).  ``small``: that layer instead
+    (-1: none).  ``widths``: ``[n_input, n_out_0, ...]`` instead of random sizes in 1..12.
+    ``spram_blocks``, ``ebr_budget``: as for ``hw.cores.plan.plan_network`` (SPRAM only
+    runs on Icarus, ``run_plan_rtl``).
+    """
+    rng = np.random.default_rng(seed)
+    if widths is None:
+        widths = [int(n) for n in rng.integers(1, 13, len(kinds) + 1)]
+    n_input = widths[0]
+    drawn = int(rng.integers(0, len(kinds) - 1)) if len(kinds) > 2 else -1
+    small = drawn if small is None else small
+    layers, lanes, n_in = [], [], n_input
+    for i, (kind, n_out) in enumerate(zip(kinds, widths[1:])):
+        if i != small:  # big: saturating currents
+            w = np.clip(rng.normal(0.0, 90.0, (n_out, n_in)), -127, 127)
+            b = np.clip(rng.normal(0.0, 60.0, n_out), -127, 127)
+            rail = rng.integers(0, 3, n_out) == 0
+            b[rail] = rng.choice([-127.0, 127.0], int(rail.sum()))
+        else:           # small: 8-bit raws (packable)
+            w = rng.uniform(-0.2, 0.49, (n_out, n_in))
+            b = rng.uniform(-0.2, 0.49, n_out)
+        layers.append(Dense(f"l{i}", w, b, neuron(kind)))
+        lanes.append(int(rng.integers(1, n_out + 1)))
+        n_in = n_out
+    net = Network(layers, (n_input,), timesteps=timesteps)
+    qnet = quantize_network(net, Q8_8)
+    pack = bool(rng.integers(0, 4))   # mostly packed where the raws allow it
+    plan = plan_quantized(qnet, lanes=lanes, spram_blocks=spram_blocks, ebr_budget=ebr_budget,
+                          pack=pack)
+    x = rng.uniform(0, 1, (batch, n_input))
+    return Case(qnet, plan, x, load=bool(rng.integers(0, 2)))
+
+
+def saturated_currents(qnet: QuantizedNetwork, x: np.ndarray, golden: GoldenResult) -> list[int]:
+    """Per layer: input currents of the golden run outside Q8.8 before the overflow rule.
+
+    Recomputed from the exact sums (``W @ x_q`` rounded once for the analog layer,
+    ``W @ s + b`` over the recorded spikes of the previous layer for the others).
+    """
+    fmt = qnet.fmt
+    out = []
+    for li, q in enumerate(qnet.layers):
+        if li == 0:
+            acc = q.weight @ fmt.quantize(x).T + (q.bias << fmt.frac_bits)[:, None]
+            wide = fmt.shift_round(acc, fmt.frac_bits)
+        else:
+            s = golden.layer_spikes[li - 1].astype(np.int64)          # (T, B, n_in)
+            wide = np.einsum("oi,tbi->tbo", q.weight, s) + q.bias
+        out.append(int(np.count_nonzero((wide > fmt.max_raw) | (wide < fmt.min_raw))))
+    return out
+
+
+def check_against_golden(plan: NetworkPlan, qnet: QuantizedNetwork, rtl: RTLResult,
+                         golden: GoldenResult) -> None:
+    """Per-layer per-step spike trains, counts, classes and cycles equal golden / the cycle model.
+
+    Raises ``AssertionError`` naming the first mismatching (sample, step, neuron).
+    """
+    assert rtl.layer_spikes is not None, "run the engine with trace=True"
+    assert len(rtl.layer_spikes) == len(golden.layer_spikes) == len(plan.layers)
+    for li, (hw_train, ref) in enumerate(zip(rtl.layer_spikes, golden.layer_spikes)):
+        ref = ref.transpose(1, 0, 2).astype(np.int64)                  # (B, T, n)
+        assert hw_train.shape == ref.shape, (li, hw_train.shape, ref.shape)
+        bad = np.argwhere(hw_train != ref)
+        if bad.size:
+            at = tuple(bad[0])
+            layer = plan.layers[li]
+            raise AssertionError(
+                f"layer {li} ({qnet.layers[li].layer.neuron.kind}, lanes {layer.lanes}, pack {layer.pack}): "
+                f"{len(bad)} mismatches, first at (sample, step, neuron) {at}: hardware {hw_train[at]}, "
+                f"golden {ref[at]}")
+    np.testing.assert_array_equal(rtl.spike_counts, golden.spike_counts)
+    np.testing.assert_array_equal(rtl.predictions, golden.predictions)
+    per_step = [ls.sum(axis=2) for ls in golden.layer_spikes]          # (T, B) per layer
+    expected = [plan.cycles([s[:, b] for s in per_step]) for b in range(len(rtl.cycles))]
+    np.testing.assert_array_equal(rtl.cycles, expected)
+
+
+def run_case(case: Case) -> tuple[RTLResult, GoldenResult]:
+    """The golden run (recorded) and the engine in Amaranth's simulator (traced)."""
+    golden = run_golden(case.qnet, case.x, record=True, progress=False)
+    rtl = simulate_core(case.plan, Q8_8.quantize(case.x), load=case.load, trace=True)
+    return rtl, golden

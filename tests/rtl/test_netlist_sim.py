@@ -1,0 +1,164 @@
+"""Post-synthesis simulation: the netlist a build packs into its bitstream equals sim.golden bit for bit.
+
+Each test builds with ``hw.build.build`` (yosys ``synth_ice40`` + nextpnr, like
+``python -m hw.build``) and runs ``sim.tb.netlist`` on the build's own
+``snn_top.json`` with yosys's iCE40 cell models on Icarus, talking to it over
+its UART pins.  The builds use a 3 Mbaud UART (divisor 8 at 24 MHz) so that the
+sample frames cost fewer gate-level cycles than the inferences themselves
+(~33 k cycles per digits image in all).  Gate-level Icarus is slow: expect tens of
+minutes for the 20 digits images on an idle 2-core machine.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hw.fixed import Q8_8
+from hw.ir import Dense, Network, Neuron
+from sim.golden import run_golden
+from sim.tb.netlist import cell_models, rebuild_plan, run_netlist, spram_images
+from sim.tb.runner import result_counts
+from sw.training.equations import CELL_EQUATIONS
+
+
+BAUD = 3_000_000
+N_DIGITS = 20
+
+
+def _build(network, out):
+    from hw.build import build
+
+    return build(network if isinstance(network, str) else _save(network, out), "icebreaker", out,
+                 baud=BAUD, quiet=True).out_dir
+
+
+def _save(network: Network, out) -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "model.npz"
+    network.save(path)
+    return str(path)
+
+
+def _small_network() -> Network:
+    rng = np.random.default_rng(5)
+    layers = []
+    for i, (kind, n_in, n_out) in enumerate([("synaptic", 6, 9), ("lif", 9, 4)]):
+        e = CELL_EQUATIONS[kind]
+        layers.append(Dense(f"l{i}", rng.normal(0.3, 0.8, (n_out, n_in)), rng.normal(0, 0.2, n_out),
+                            Neuron(kind, e.text, e.states, e.inputs, dict(e.params))))
+    return Network(layers, (6,), timesteps=8)
+
+
+def _check_equal(result, network, build_dir, x):
+    qnet, plan, _ = rebuild_plan(network, build_dir)
+    golden = run_golden(qnet, x, record=True, progress=False)
+    np.testing.assert_array_equal(result.spike_counts, golden.spike_counts)
+    np.testing.assert_array_equal(result.predictions, golden.predictions)
+    per_layer = [ls.sum(axis=2) for ls in golden.layer_spikes]
+    np.testing.assert_array_equal(result.cycles, [plan.cycles([s[:, b] for s in per_layer])
+                                                  for b in range(len(x))])
+    return golden
+
+
+@pytest.fixture(scope="module")
+def digits_build(tmp_path_factory):
+    from hw.models import default_model_path
+
+    return _build(str(default_model_path()), tmp_path_factory.mktemp("digits_build"))
+
+
+@pytest.fixture(scope="module")
+def digits_images():
+    from sw.training.data import load_digits_data
+
+    _, x_test, _, y_test = load_digits_data()
+    return x_test.numpy()[:N_DIGITS].astype(np.float64), y_test.numpy()[:N_DIGITS]
+
+
+def test_result_counts_follow_cocotb_xml(tmp_path):
+    xml = tmp_path / "results.xml"
+    xml.write_text('<testsuites><testsuite><testcase name="a"/><testcase name="b"><failure message="x"/>'
+                   '</testcase><testcase name="c"><skipped/></testcase><testcase name="d"><error/></testcase>'
+                   '</testsuite></testsuites>')
+    assert result_counts(xml) == {"passed": 1, "failed": 2, "skipped": 1}
+
+
+def test_spram_backdoor_image_is_the_load_image():
+    from boards import get_board
+    from hw.models import load_default_model
+    from hw.quantize import quantize_network
+
+    plan = get_board("icebreaker").plan(quantize_network(load_default_model(), Q8_8))
+    images = spram_images(plan)
+    assert sorted(images) == sorted(plan.spram_blocks)
+    words = {(plan.load_address(b) >> plan.offset_bits, a): w for b in plan.banks if b.spram
+             for a, w in zip(range(b.base, b.base + b.depth),
+                             plan.layers[b.layer].bank_words(b.lane, plan.fmt.width).tolist())}
+    assert {(i, a): w for i, img in images.items() for a, w in img.items()} == \
+        {k: w & 0xFFFF for k, w in words.items()}
+    bad = spram_images(plan, corrupt=(3, 0x0100))
+    diff = [(i, a) for i in images for a in images[i] if images[i][a] != bad[i][a]]
+    assert len(diff) == 1
+
+
+@pytest.mark.rtl
+def test_cell_models_compile_on_icarus(tmp_path):
+    """yosys's cells_sim.v with the PLL pass-through and the SPRAM backdoor parses on Icarus."""
+    import shutil
+    import subprocess
+
+    models = cell_models(tmp_path / "cells.v")
+    text = models.read_text()
+    assert "assign PLLOUTGLOBAL = PACKAGEPIN;" in text and "$readmemh(INIT_FILE, mem)" in text
+    (tmp_path / "top.v").write_text("module top; endmodule\n")
+    if shutil.which("iverilog") is None:
+        pytest.fail("Icarus Verilog (iverilog) is not installed")
+    run = subprocess.run(["iverilog", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-o", str(tmp_path / "a.vvp"),
+                          str(models), str(tmp_path / "top.v")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+
+@pytest.mark.rtl
+@pytest.mark.slow
+def test_small_network_netlist_equals_golden(tmp_path):
+    """A small two-layer net (EBR weights from the bitstream, no load needed)."""
+    net = _small_network()
+    build_dir = _build(net, tmp_path / "build")
+    x = np.random.default_rng(6).uniform(0, 1, (6, 6))
+    result = run_netlist(build_dir, net, x, sim_dir=tmp_path / "sim")
+    golden = _check_equal(result, net, build_dir, x)
+    assert golden.spike_counts.sum() > 0
+
+
+@pytest.mark.rtl
+@pytest.mark.slow
+@pytest.mark.gatelevel
+def test_digits_netlist_equals_golden_on_20_images(digits_build, digits_images, tmp_path):
+    """The built-in digits net: SPRAM (backdoor-loaded), EBR and DSP weights through the build's netlist."""
+    from hw.models import load_default_model
+
+    net = load_default_model()
+    _, plan, _ = rebuild_plan(net, digits_build)
+    assert plan.uses_spram and plan.needs_load
+    x, labels = digits_images
+    result = run_netlist(digits_build, net, x, sim_dir=tmp_path / "sim")
+    _check_equal(result, net, digits_build, x)
+    assert result.accuracy(labels) > 0.8
+
+
+@pytest.mark.rtl
+@pytest.mark.slow
+@pytest.mark.gatelevel
+def test_digits_netlist_with_a_wrong_weight_differs(digits_build, digits_images, tmp_path):
+    """One SPRAM weight word changed in the backdoor image: the comparison must catch it."""
+    from hw.models import load_default_model
+
+    net = load_default_model()
+    qnet, _, _ = rebuild_plan(net, digits_build)
+    x = digits_images[0][:1]
+    golden = run_golden(qnet, x, progress=False)
+    # word 0 of the first SPRAM image packs the biases of neurons 0 and 1 of layer fcs.0;
+    # bit 14 moves neuron 1's bias from 18 to 82 raw, which changes image 0's spike counts
+    result = run_netlist(digits_build, net, x, sim_dir=tmp_path / "sim", corrupt=(0, 0x4000))
+    assert not np.array_equal(result.spike_counts, golden.spike_counts)
