@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pytest -m "not slow and not rtl" -q "$@" || exit $?
-python3 -m pytest -m "(rtl or slow) and not gatelevel" -q "$@"
+python3 -m pytest -m "(rtl or slow) and not gatelevel" -q -n 2 "$@"
 rc=$?
 # exit 5 = no test selected: acceptable for the opt-in half only.
 [ "$rc" -eq 5 ] && exit 0

@@ -38,11 +38,23 @@ OP_LEVELS: dict[str, float] = {
 """Estimated delay of each graph operation (relative units; unknown ops count 2)."""
 
 
+VARIABLE_OPERAND_LEVELS: dict[str, float] = {"cmp": 3.5, "select": 1.5, "mux": 1.5}
+"""Delay of ops whose operands are all variables: a comparison against a constant folds into a
+few LUTs, one between two variables is a whole carry chain (the ALIF update, ``v > theta``
+then ``v - spike * theta``, measured 47 ns in one stage with the constant-operand figures)."""
+
+
+def _op_levels(node: Node) -> float:
+    if node.op in VARIABLE_OPERAND_LEVELS and all(a.op != "const" for a in node.args if a.kind == "fixed"):
+        return VARIABLE_OPERAND_LEVELS[node.op]
+    return OP_LEVELS.get(node.op, 2.0)
+
+
 def _arrival(order: list[Node]) -> dict[int, float]:
     arrival: dict[int, float] = {}
     for node in order:
         start = max((arrival[id(a)] for a in node.args), default=0.0)
-        arrival[id(node)] = start + OP_LEVELS.get(node.op, 2.0)
+        arrival[id(node)] = start + _op_levels(node)
     return arrival
 
 
