@@ -305,9 +305,16 @@ def _timing_hint(timing: Any) -> str:
                     "on the core clock (see hw/cores/layer.py: the registered DSP)")
     slow = [g for g in timing.failing if g not in foreign]
     if slow:
+        from hw.cores.clocking import PLL_MIN_HZ
+
+        PLL_MIN_MHZ = PLL_MIN_HZ / 1e6
         f = min(g.fmax_mhz for g in slow)
-        tips.append(f"lower the clock: --clock-mhz {max(16.0, f * 0.97):.1f} or below "
-                    f"(every core path group allows {f:.2f} MHz)")
+        if f * 0.97 >= PLL_MIN_MHZ:
+            tips.append(f"lower the clock: --clock-mhz {f * 0.97:.1f} or below "
+                        f"(every core path group allows {f:.2f} MHz)")
+        else:
+            tips.append(f"the paths allow only {f:.2f} MHz, below the iCE40 PLL's lowest output "
+                        f"({PLL_MIN_MHZ:g} MHz): the critical path above must get shorter")
         tips.append("use fewer lanes (--lanes) so placement is less crowded, or try another --seed")
     tips.append("--allow-timing-fail writes the bitstream anyway (at your own risk; recorded in report.json)")
     return "try: " + "; ".join(tips)

@@ -14,10 +14,14 @@ from dataclasses import dataclass
 from amaranth import ClockDomain, ClockSignal, Elaboratable, Instance, Module, ResetSignal, Signal
 from amaranth.lib import io
 
-__all__ = ["PLLConfig", "pll_config", "ClockGen", "HFOSC_HZ"]
+__all__ = ["PLLConfig", "pll_config", "ClockGen", "HFOSC_HZ", "PLL_MIN_HZ"]
 
 HFOSC_HZ = 48e6
 """Frequency of the iCE40 UP internal high-frequency oscillator (before its divider)."""
+
+
+PLL_MIN_HZ = 16e6
+"""Lowest output frequency of the iCE40 PLL (``SB_PLL40_*``)."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ def pll_config(f_in: float, f_target: float) -> PLLConfig:
                     continue
                 if best is None or f_out > best.f_out:
                     best = PLLConfig(divr, divf, divq, _filter_range(f_pfd), f_in, f_out)
-    if best is None or best.f_out < 16e6:
+    if best is None or best.f_out < PLL_MIN_HZ:
         raise ValueError(f"no iCE40 PLL setting makes {f_target / 1e6:g} MHz from {f_in / 1e6:g} MHz "
                          "(the PLL output range is 16..275 MHz)")
     return best
