@@ -116,11 +116,23 @@ def _build_model(args: argparse.Namespace, n_input: int) -> torch.nn.Module:
                       learn_threshold=args.learn_threshold)
 
 
-def _export_artifact(model: torch.nn.Module, checkpoint: Path, timesteps: int) -> Path:
-    """Save the trained model as a ``hw.ir`` network file next to its checkpoint."""
-    from sw.export import to_ir  # sw.export builds on sw.training: import late
+def _export_artifact(model: torch.nn.Module, checkpoint: Path, timesteps: int,
+                     args: argparse.Namespace | None = None) -> Path:
+    """Save the trained model as a ``hw.ir`` network file next to its checkpoint.
 
-    net = to_ir(model.cpu(), timesteps=timesteps, encoding="direct", name=checkpoint.parent.name)
+    The artifact's metadata records the recipe (data set, optimiser settings), so e.g.
+    ``hw.build`` measures activity on the digits test set for a digits-trained net.
+    """
+    from sw.export import to_ir  # sw.export builds on sw.training: import late
+    from sw.export.make_default import RECIPE
+
+    recipe = {"timesteps": timesteps, "encoding": "direct"}
+    if args is not None:
+        recipe.update({"dataset": RECIPE["dataset"] if args.dataset == "digits" else args.dataset,
+                       "model": type(model).__name__, "optimizer": "Adam", "lr": args.lr,
+                       "batch_size": args.batch_size, "epochs": args.epochs, "seed": args.seed})
+    net = to_ir(model.cpu(), timesteps=timesteps, encoding="direct", name=checkpoint.parent.name,
+                metadata={"recipe": recipe})
     return net.save(checkpoint.with_suffix(".npz"))
 
 
@@ -174,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         if result.history:
             print(f"final validation accuracy: {result.final_val_acc:.2%}")
             print(f"checkpoint: {result.checkpoint}")
-            artifact = _export_artifact(getattr(model, "module", model), out, args.timesteps)
+            artifact = _export_artifact(getattr(model, "module", model), out, args.timesteps, args)
             print(f"hardware artifact (hw.ir): {artifact}")
         if result.interrupted:
             return 130
