@@ -239,6 +239,14 @@ class NetworkPlan:
                     out.append((self.load_address(bank), layer.bank_words(bank.lane, self.fmt.width)))
         return out
 
+    def load_words(self, only_needed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`load_image` as one word per load address: ``(addresses, raw words)`` int64."""
+        image = self.load_image(only_needed)
+        if not image:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return (np.concatenate([a + np.arange(len(w)) for a, w in image]),
+                np.concatenate([w for _, w in image]).astype(np.int64))
+
     # -- resources and cycles --------------------------------------------
     def memory_table(self) -> list[dict[str, Any]]:
         """Per layer: EBR blocks, SPRAM blocks and multipliers the engine will use for it."""

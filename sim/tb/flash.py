@@ -8,7 +8,6 @@ result with :func:`hw.flash_image.boot_writes` and the plan's load image.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -53,15 +52,9 @@ def run_flash_boot(plan: Any, cases: Sequence[tuple[str, bytes]], *, offset: int
     """Run ``FlashBoot(plan)`` once per ``(name, flash bytes at offset)`` case on Icarus."""
     from hw.cores.flash_boot import FlashBoot, wake_cycles_for
     from hw.toolchain import to_verilog
-    from sim.tb.runner import run_cocotb
+    from sim.tb.runner import run_cocotb, work_folder
 
-    tmp = None
-    if build_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="snn_flash_")
-        build_dir = tmp.name
-    build_dir = Path(build_dir)
-    build_dir.mkdir(parents=True, exist_ok=True)
-    try:
+    with work_folder(build_dir, "snn_flash_") as build_dir:
         top = build_dir / f"{TOPLEVEL}.v"
         dut = FlashBoot(plan, offset, wake_cycles_for(1e9 / CLOCK_NS), half_period)
         top.write_text(to_verilog(dut, TOPLEVEL))
@@ -81,9 +74,6 @@ def run_flash_boot(plan: Any, cases: Sequence[tuple[str, bytes]], *, offset: int
                                          bool(st[0]), bool(st[1]), st[2], st[3], st[4],
                                          res[f"commands_{i}"].tolist(), st[5]))
         return runs
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
 
 
 HOST_TOPLEVEL = "snn_flash_host"
@@ -126,15 +116,9 @@ def run_flash_host(plan: Any, cases: Sequence[tuple[str, bytes, Sequence[tuple[b
     """
     from hw.toolchain import to_verilog
     from sim.tb.network import spram_model
-    from sim.tb.runner import run_cocotb
+    from sim.tb.runner import run_cocotb, work_folder
 
-    tmp = None
-    if build_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="snn_flash_host_")
-        build_dir = tmp.name
-    build_dir = Path(build_dir)
-    build_dir.mkdir(parents=True, exist_ok=True)
-    try:
+    with work_folder(build_dir, "snn_flash_host_") as build_dir:
         top = build_dir / f"{HOST_TOPLEVEL}.v"
         top.write_text(to_verilog(_flash_host_top(plan, divisor, offset), HOST_TOPLEVEL))
         sources = [top] + ([spram_model(build_dir / "sb_spram256ka.v")] if plan.uses_spram else [])
@@ -156,6 +140,3 @@ def run_flash_host(plan: Any, cases: Sequence[tuple[str, bytes, Sequence[tuple[b
         with np.load(out) as res:
             return [[res[f"reply_{i}_{j}"].tobytes() for j in range(len(talk))]
                     for i, (_, _, talk) in enumerate(cases)]
-    finally:
-        if tmp is not None:
-            tmp.cleanup()

@@ -10,7 +10,6 @@ with ``sw.host.protocol``; parse the replies with it too.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -61,21 +60,13 @@ def run_stream(plan: Any, phases: Sequence[Sequence[bytes]], *, divisor: int = 8
     from hw.cores.host_io import HostInterface
     from hw.toolchain import to_verilog
     from sim.tb.network import spram_model
-    from sim.tb.runner import run_cocotb
+    from sim.tb.runner import run_cocotb, work_folder
 
-    tmp = None
-    if build_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="snn_stream_")
-        build_dir = tmp.name
-    build_dir = Path(build_dir)
-    build_dir.mkdir(parents=True, exist_ok=True)
-    try:
+    with work_folder(build_dir, "snn_stream_") as build_dir:
         top = build_dir / f"{TOPLEVEL}.v"
         top.write_text(to_verilog(HostInterface(plan, divisor, banks), TOPLEVEL))
         sources = [top] + ([spram_model(build_dir / "sb_spram256ka.v")] if plan.uses_spram else [])
-        image = plan.load_image(only_needed=True) if boot else []
-        addrs = np.concatenate([a + np.arange(len(w)) for a, w in image]) if image else np.zeros(0, np.int64)
-        words = np.concatenate([w for _, w in image]) if image else np.zeros(0, np.int64)
+        addrs, words = plan.load_words(only_needed=True) if boot else (np.zeros(0, np.int64),) * 2
         arrays: dict[str, Any] = {"div": divisor, "window": banks if window is None else window, "n_out": plan.n_output, "timesteps": plan.timesteps,
                                   "boot_addr": addrs, "boot_data": words, "boot_done": int(boot)}
         for i, frames in enumerate(phases):
@@ -97,6 +88,3 @@ def run_stream(plan: Any, phases: Sequence[Sequence[bytes]], *, divisor: int = 8
                                           res[f"p{i}_reply_start"].astype(np.int64),
                                           res[f"p{i}_reply_end"].astype(np.int64)))
         return result
-    finally:
-        if tmp is not None:
-            tmp.cleanup()

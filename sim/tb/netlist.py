@@ -38,8 +38,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -387,15 +385,11 @@ def run_netlist_raw(build_dir: str | Path, plan: Any, report: dict, x_raw: np.nd
                     corrupt: tuple[int, int] | None = None, timeout_cycles: int | None = None) -> Any:
     """Like :func:`run_netlist` with the plan, the build's ``report.json`` and raw input words."""
     from sim.tb.network import RTLResult
-    from sim.tb.runner import run_cocotb
+    from sim.tb.runner import run_cocotb, work_folder
 
     x_raw = np.asarray(x_raw, dtype=np.int64).reshape(-1, plan.n_input)
-    tmp = None
-    if sim_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="snn_netlist_")
-        sim_dir = tmp.name
-    sim_dir = Path(sim_dir).resolve()
-    try:
+    with work_folder(sim_dir, "snn_netlist_") as sim_dir:
+        sim_dir = sim_dir.resolve()
         files = write_sim_netlist(build_dir, sim_dir / "src", plan, corrupt=corrupt, simulator=simulator)
         divisor = int(report["uart"]["divisor"])
         if timeout_cycles is None:
@@ -414,7 +408,3 @@ def run_netlist_raw(build_dir: str | Path, plan: Any, report: dict, x_raw: np.nd
         with np.load(out) as res:
             return RTLResult(res["counts"].astype(np.int64), res["pred"].astype(np.int64),
                              res["cycles"].astype(np.int64))
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
-            shutil.rmtree(sim_dir, ignore_errors=True)

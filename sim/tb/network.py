@@ -21,7 +21,6 @@ list) and the core's ``step``; in the Verilog they are ``layer<i>.spike_valid``,
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,19 +129,12 @@ def run_plan_rtl(plan: Any, x_raw: np.ndarray, *, build_dir: str | Path | None =
     ``trace``: also record every layer's spike train (``RTLResult.layer_spikes``;
     the bench then samples the trace signals every cycle, which costs some speed).
     """
-    from sim.tb.runner import run_cocotb
+    from sim.tb.runner import run_cocotb, work_folder
 
     x_raw = np.asarray(x_raw, dtype=np.int64).reshape(-1, plan.n_input)
-    tmp = None
-    if build_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="snn_rtl_")
-        build_dir = tmp.name
-    build_dir = Path(build_dir)
-    try:
+    with work_folder(build_dir, "snn_rtl_") as build_dir:
         sources = write_core_verilog(plan, build_dir / f"{TOPLEVEL}.v")
-        image = plan.load_image(only_needed=True)
-        addrs = np.concatenate([a + np.arange(len(w)) for a, w in image]) if image else np.zeros(0, np.int64)
-        words = np.concatenate([w for _, w in image]) if image else np.zeros(0, np.int64)
+        addrs, words = plan.load_words(only_needed=True)
         data, out = build_dir / "samples.npz", build_dir / "results.npz"
         out.unlink(missing_ok=True)
         np.savez(data, x=x_raw, ld_addr=addrs, ld_data=words, n_out=plan.n_output,
@@ -154,9 +146,6 @@ def run_plan_rtl(plan: Any, x_raw: np.ndarray, *, build_dir: str | Path | None =
             return RTLResult(res["counts"].astype(np.int64), res["pred"].astype(np.int64),
                              res["cycles"].astype(np.int64),
                              spike_trains(plan, len(x_raw), res["events"]) if trace else None)
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
 
 
 def spike_trains(plan: Any, batch: int, events: np.ndarray) -> list[np.ndarray]:
@@ -270,47 +259,40 @@ def run_host_session(plan: Any, session: Any, *, divisor: int = 8,
 
     from hw.cores.host_io import HostInterface
     from hw.toolchain import to_verilog
-    from sim.tb.runner import run_cocotb
+    from sim.tb.runner import run_cocotb, work_folder
 
-    tmp = None
-    if build_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="snn_host_")
-        build_dir = tmp.name
-    build_dir = Path(build_dir)
-    build_dir.mkdir(parents=True, exist_ok=True)
-    path_file, done_file = build_dir / "pty_path", build_dir / "pty_done"
-    for f in (path_file, done_file):
-        f.unlink(missing_ok=True)
-    top = build_dir / f"{HOST_TOPLEVEL}.v"
-    top.write_text(to_verilog(HostInterface(plan, divisor), HOST_TOPLEVEL))
-    sources = [top] + ([spram_model(build_dir / "sb_spram256ka.v")] if plan.uses_spram else [])
-    outcome: dict[str, Any] = {}
+    with work_folder(build_dir, "snn_host_") as build_dir:
+        path_file, done_file = build_dir / "pty_path", build_dir / "pty_done"
+        for f in (path_file, done_file):
+            f.unlink(missing_ok=True)
+        top = build_dir / f"{HOST_TOPLEVEL}.v"
+        top.write_text(to_verilog(HostInterface(plan, divisor), HOST_TOPLEVEL))
+        sources = [top] + ([spram_model(build_dir / "sb_spram256ka.v")] if plan.uses_spram else [])
+        outcome: dict[str, Any] = {}
 
-    def client() -> None:
+        def client() -> None:
+            try:
+                deadline = time.monotonic() + timeout
+                while not path_file.exists():
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("the simulation never opened its pseudo-terminal")
+                    time.sleep(0.1)
+                outcome["value"] = session(path_file.read_text().strip())
+            except BaseException as err:  # handed to the caller below
+                outcome["error"] = err
+            finally:
+                done_file.write_text("done")
+
+        thread = threading.Thread(target=client, daemon=True)
+        thread.start()
         try:
-            deadline = time.monotonic() + timeout
-            while not path_file.exists():
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the simulation never opened its pseudo-terminal")
-                time.sleep(0.1)
-            outcome["value"] = session(path_file.read_text().strip())
-        except BaseException as err:  # handed to the caller below
-            outcome["error"] = err
+            run_cocotb(verilog_sources=sources, toplevel=HOST_TOPLEVEL, test_module="sim.tb.uart_tb",
+                       build_dir=build_dir / "sim",
+                       extra_env={"SNN_UART_DIVISOR": str(divisor), "SNN_PTY_PATH_FILE": str(path_file),
+                                  "SNN_PTY_DONE_FILE": str(done_file)})
         finally:
             done_file.write_text("done")
-
-    thread = threading.Thread(target=client, daemon=True)
-    thread.start()
-    try:
-        run_cocotb(verilog_sources=sources, toplevel=HOST_TOPLEVEL, test_module="sim.tb.uart_tb",
-                   build_dir=build_dir / "sim",
-                   extra_env={"SNN_UART_DIVISOR": str(divisor), "SNN_PTY_PATH_FILE": str(path_file),
-                              "SNN_PTY_DONE_FILE": str(done_file)})
-    finally:
-        done_file.write_text("done")
-        thread.join(timeout=30)
-        if tmp is not None:
-            tmp.cleanup()
+            thread.join(timeout=30)
     if "error" in outcome:
         raise outcome["error"]
     return outcome.get("value")

@@ -14,12 +14,13 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 from xml.etree import ElementTree
 
-__all__ = ["run_cocotb", "failed_tests", "result_counts", "SIMULATORS"]
+__all__ = ["run_cocotb", "failed_tests", "result_counts", "work_folder", "SIMULATORS"]
 
 SIMULATORS = ("icarus", "verilator")
 
@@ -54,6 +55,18 @@ def failed_tests(results_xml: Path) -> tuple[int, list[str]]:
                 msg = (node.get("message") or node.text or "").strip()
                 failed.append(f"{case.get('name')}: {msg}" if msg else str(case.get("name")))
     return total, failed
+
+
+@contextmanager
+def work_folder(path: str | os.PathLike | None, prefix: str) -> Iterator[Path]:
+    """``path`` as a created folder, or a temporary one (named ``prefix...``) removed afterwards."""
+    if path is not None:
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        yield folder
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        yield Path(tmp)
 
 
 @contextmanager
