@@ -14,29 +14,16 @@ import os
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge, First, ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles, FallingEdge, First, RisingEdge
 
-from hw.cores.uart import frame_bits
 from sim.tb.flash_tb import SPIFlashModel
-
-
-async def _send(dut, data: bytes, div: int) -> None:
-    for byte in data:
-        for level in frame_bits(byte):
-            dut.rx.value = level
-            await ClockCycles(dut.clk, div)
+from sim.tb.uart_line import sample_frame, send_bytes
 
 
 async def _receive(dut, n: int, div: int, out: list) -> None:
     for _ in range(n):
         await FallingEdge(dut.tx)
-        await ClockCycles(dut.clk, div + div // 2)   # middle of data bit 0
-        byte = 0
-        for i in range(8):
-            await ReadOnly()
-            byte |= int(dut.tx.value) << i
-            await ClockCycles(dut.clk, div)
-        await ReadOnly()
+        byte, _ = await sample_frame(dut, div)
         out.append(byte)
         await ClockCycles(dut.clk, 1)
 
@@ -64,7 +51,7 @@ async def boot_then_talk(dut) -> None:
         for j in range(int(cases[f"n_talk_{i}"])):
             reply: list[int] = []
             rx_task = cocotb.start_soon(_receive(dut, int(cases[f"reply_len_{i}_{j}"]), div, reply))
-            await _send(dut, cases[f"send_{i}_{j}"].tobytes(), div)
+            await send_bytes(dut, cases[f"send_{i}_{j}"].tobytes(), div)
             await First(rx_task, ClockCycles(dut.clk, max_cycles))
             if not rx_task.done():
                 rx_task.cancel()

@@ -21,11 +21,11 @@ import os
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, Event, FallingEdge, ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles, Event, FallingEdge, RisingEdge
 from cocotb.utils import get_sim_time
 
 from hw.cores.link import INFO_REPLY_BYTES, WINDOW, reply_bytes
-from hw.cores.uart import frame_bits
+from sim.tb.uart_line import sample_frame, send_bytes
 
 PERIOD_NS = 10
 
@@ -67,23 +67,10 @@ async def _monitor(dut, line: _Line, div: int) -> None:
     while True:
         await FallingEdge(dut.tx)
         start = _now(dut)
-        await ClockCycles(dut.clk, div + div // 2)  # middle of data bit 0
-        value = 0
-        for i in range(8):
-            await ReadOnly()
-            value |= int(dut.tx.value) << i
-            await ClockCycles(dut.clk, div)
-        await ReadOnly()
-        assert int(dut.tx.value) == 1, f"framing error on tx at cycle {_now(dut)}"
+        value, stop = await sample_frame(dut, div)
+        assert stop, f"framing error on tx at cycle {_now(dut)}"
         line.byte(value, start, start + 10 * div)
         await RisingEdge(dut.clk)
-
-
-async def _send(dut, data: bytes, div: int) -> None:
-    for b in data:
-        for bit in frame_bits(b):
-            dut.rx.value = bit
-            await ClockCycles(dut.clk, div)
 
 
 @cocotb.test()
@@ -127,7 +114,7 @@ async def stream(dut) -> None:
                 await line.credit.wait()
                 await RisingEdge(dut.clk)
             sends.append(_now(dut))
-            await _send(dut, data[offsets[k]:offsets[k + 1]], div)
+            await send_bytes(dut, data[offsets[k]:offsets[k + 1]], div)
         while len(line.replies) - first < len(sizes):
             line.complete.clear()
             await line.complete.wait()

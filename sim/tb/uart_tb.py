@@ -17,9 +17,10 @@ from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly
+from cocotb.triggers import ClockCycles, FallingEdge
 
 from hw.cores.uart import frame_bits
+from sim.tb.uart_line import sample_frame
 
 POLL_CYCLES = 64
 
@@ -27,14 +28,8 @@ POLL_CYCLES = 64
 async def _tx_monitor(dut, master: int, div: int) -> None:
     while True:
         await FallingEdge(dut.tx)
-        await ClockCycles(dut.clk, div + div // 2)  # middle of data bit 0
-        byte = 0
-        for i in range(8):
-            await ReadOnly()
-            byte |= int(dut.tx.value) << i
-            await ClockCycles(dut.clk, div)
-        await ReadOnly()
-        if int(dut.tx.value) == 1:  # good stop bit
+        byte, stop = await sample_frame(dut, div)
+        if stop:  # good stop bit
             os.write(master, bytes([byte]))
         await ClockCycles(dut.clk, 1)
 
