@@ -307,14 +307,14 @@ def _timing_hint(timing: Any) -> str:
     if slow:
         from hw.cores.clocking import PLL_MIN_HZ
 
-        PLL_MIN_MHZ = PLL_MIN_HZ / 1e6
+        pll_min_mhz = PLL_MIN_HZ / 1e6
         f = min(g.fmax_mhz for g in slow)
-        if f * 0.97 >= PLL_MIN_MHZ:
+        if f * 0.97 >= pll_min_mhz:
             tips.append(f"lower the clock: --clock-mhz {f * 0.97:.1f} or below "
                         f"(every core path group allows {f:.2f} MHz)")
         else:
             tips.append(f"the paths allow only {f:.2f} MHz, below the iCE40 PLL's lowest output "
-                        f"({PLL_MIN_MHZ:g} MHz): the critical path above must get shorter")
+                        f"({pll_min_mhz:g} MHz): the critical path above must get shorter")
         tips.append("use fewer lanes (--lanes) so placement is less crowded, or try another --seed")
     tips.append("--allow-timing-fail writes the bitstream anyway (at your own risk; recorded in report.json)")
     return "try: " + "; ".join(tips)
