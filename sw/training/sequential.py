@@ -11,10 +11,11 @@ stack; recurrence lives inside a cell, e.g. ``RecurrentLIFCell``):
 * any other module (``nn.Linear``, ``nn.Dropout``, ...) is stateless and is
   applied to every timestep in one call.
 
-Seed 003's network, for example, is::
+Seed 003's network, for example, is (docs/training.md has the whole recipe; ``h =
+20 (1 - e^{-1/20})`` makes the Euler step brainpy's exponential-Euler one)::
 
     SpikingSequential(nn.Linear(100, 4), ExpSynapse(tau=10.0),
-                      LapicqueCell(tau=20.0, surrogate_fn=relu_grad),
+                      LapicqueCell(tau=20.0, dt=h, surrogate_fn=relu_grad, detach_reset=False),
                       nn.Linear(4, 2), LeakyReadout(tau=10.0))
 """
 

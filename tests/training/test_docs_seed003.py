@@ -1,4 +1,9 @@
-"""The seed 003 example of docs/training.md runs and trains (slow: 800 BPTT epochs)."""
+"""The seed 003 example of docs/training.md: the block itself is executed (slow: 800 BPTT steps).
+
+Seed 003 (brainpy): loss 0.5279 at step 100 -> 0.0628 at step 800, accuracy 0.438 -> 0.844.
+Issue 17 asks for loss ~0.06 and accuracy >= 0.84 after 800 steps; the block is run as
+written (``torch.manual_seed(0)``) and with seeds 1 and 2, and every one must get there.
+"""
 
 import contextlib
 import io
@@ -8,27 +13,45 @@ from pathlib import Path
 import pytest
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "training.md"
+SEED_CALL = "torch.manual_seed(0)"
 
 
 def _example() -> str:
+    """The first python block of the seed 003 section, as the docs print it."""
     text = DOC.read_text()
     section = text[text.index("## Brain-dynamics models (seed 003)"):]
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
-def test_example_is_in_the_docs():
-    code = _example()
-    assert "SpikingSequential" in code and "range(1, 801)" in code
-    compile(code, "docs/training.md", "exec")
-
-
-@pytest.mark.slow
-def test_seed003_example_trains():
+def _run(code: str) -> tuple[list[float], float, float]:
+    """Execute ``code``; return the printed losses and the accuracies before / after."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(_example(), "docs/training.md", "exec"), {"__name__": "docs_example"})
+        exec(compile(code, "docs/training.md", "exec"), {"__name__": "docs_example"})
     text = out.getvalue()
     losses = [float(x) for x in re.findall(r"loss ([0-9.]+)", text)]
     before, after = (float(x) for x in re.findall(r"accuracy \w+ training: ([0-9.]+)", text))
-    assert len(losses) == 8 and losses[-1] < 0.1 < losses[0]  # seed 003: 0.5279 -> 0.0628
-    assert after > before and after >= 0.8                     # seed 003: 0.438 -> 0.844
+    return losses, before, after
+
+
+def test_example_is_in_the_docs_with_the_seed_recipe():
+    code = _example()
+    compile(code, "docs/training.md", "exec")
+    assert code.count(SEED_CALL) == 1  # the slow test swaps this one call for other seeds
+    # the seed's task and hyper-parameters
+    assert "num_inputs, num_hidden, num_outputs = 100, 4, 2" in code
+    assert "num_steps, batch_size = 100, 128" in code
+    assert "range(1, 801)" in code and "lr=3e-3" in code
+    assert "detach_reset=False" in code and "SpikingSequential" in code
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_seed003_example_reaches_the_seed_figures(seed):
+    code = _example().replace(SEED_CALL, f"torch.manual_seed({seed})")
+    losses, before, after = _run(code)
+    assert len(losses) == 8                                   # every 100 of 800 steps
+    assert all(a > b for a, b in zip(losses, losses[1:]))     # falls steadily, as the seed's
+    assert 0.4 < losses[0] < 0.7                              # seed 003: 0.5279 at step 100
+    assert 0.03 < losses[-1] < 0.09                           # seed 003: 0.0628 at step 800
+    assert before < 0.6 and after >= 0.84                     # seed 003: 0.438 -> 0.844

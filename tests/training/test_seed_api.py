@@ -2,6 +2,7 @@
 reset options, the seed-003 building blocks, SpikeMonitor / population_decode /
 reset_states and auto_device's fallback."""
 
+import math
 import warnings
 
 import pytest
@@ -117,6 +118,29 @@ def test_reset_zero_and_detach_change_what_they_should():
         LIFCell(reset="hard")
     with pytest.raises(ValueError, match="reset must be one of"):
         reset_variant(LIFCell.EQUATIONS, "sometimes")
+
+
+def test_soft_reset_not_detached_is_brainpys_lif():
+    """Seed 003's brainpy LIF resets softly *before* integrating, ``V -= V_th * spk_fun(V_prev)``
+    with no ``stop_gradient``; ``detach_reset=False`` gives its spikes and its input gradient."""
+    x = (torch.rand(T, B, N, generator=torch.Generator().manual_seed(3)) * 3).requires_grad_(True)
+    k = 1.0 - math.exp(-1.0 / 20.0)  # exponential Euler, tau 20, dt 1
+    cell = LapicqueCell(tau=20.0, dt=20.0 * k, detach_reset=False)
+    spikes, _ = cell.forward_sequence(x)
+    v, ref = torch.zeros(B, N), []
+    for t in range(T):  # brainpy's update order, by hand
+        v = v - 1.0 * cell.surrogate_fn(v - 1.0)
+        v = v + k * (0.0 - v + 1.0 * x[t])
+        ref.append(cell.surrogate_fn(v - 1.0))
+    ref = torch.stack(ref)
+    assert spikes.sum() > 0 and torch.equal(spikes, ref)
+    w = torch.rand(T, B, N, generator=torch.Generator().manual_seed(4))
+    (g_cell,) = torch.autograd.grad((spikes * w).sum(), x)
+    (g_ref,) = torch.autograd.grad((ref * w).sum(), x)
+    torch.testing.assert_close(g_cell, g_ref)
+    detached = LapicqueCell(tau=20.0, dt=20.0 * k)  # the default detaches: another gradient
+    (g_det,) = torch.autograd.grad((detached.forward_sequence(x)[0] * w).sum(), x)
+    assert not torch.allclose(g_det, g_ref)
 
 
 def test_exp_synapse_and_leaky_readout():
