@@ -1,4 +1,5 @@
-"""App factory: one FastAPI app with the routers, the static page and a job manager."""
+"""App factory: one FastAPI app with the routers, the static page and a job manager,
+behind the access guard (Host, Origin, token) and the body-size limit."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import State
 
 from .jobs import JobLimitReached, JobManager, JobNotFound, Runner
+from .limits import BodyLimit, trim_errors
 from .routers import runs, training
+from .security import AccessGuard
 from .settings import StudioSettings
 from .store import Store
 
@@ -42,6 +47,13 @@ class _AppState(State):
                     self._state["manager"], self._state["store"] = self._factory()
         return super().__getattr__(key)
 
+    def stop_jobs(self) -> None:
+        """Stop every job now (the server is going down), ending any that lingers; blocks < 1 s."""
+        with self._lock:
+            manager = self._state.get("manager")
+        if manager is not None:
+            manager.stop_all()
+
     def close(self) -> None:
         """Shut the manager down and close its store, if they were built."""
         with self._lock:
@@ -61,13 +73,17 @@ def create_app(settings: StudioSettings | None = None, runner: Runner | None = N
         runner: the training function (default ``sw.studio.trainer.run_training``).
     """
     settings = settings or StudioSettings()
+    preload = None
     if runner is None:
+        from .trainer import preload
         from .trainer import run_training as runner
 
     def build() -> tuple[JobManager, Store]:
         import torch
 
         torch.set_num_threads(settings.torch_threads)
+        if preload is not None:
+            preload()  # so the first job does not spend seconds importing (and cannot hold up an exit)
         store = Store(settings.db_path)
         return JobManager(store, settings, runner), store
 
@@ -86,6 +102,8 @@ def create_app(settings: StudioSettings | None = None, runner: Runner | None = N
     app.include_router(training.router)
     app.include_router(runs.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessGuard, settings=settings)  # outermost: nothing runs for a refused request
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
@@ -94,6 +112,10 @@ def create_app(settings: StudioSettings | None = None, runner: Runner | None = N
     @app.exception_handler(JobNotFound)
     async def not_found(_: Request, exc: JobNotFound) -> JSONResponse:
         return JSONResponse({"detail": f"no job {exc.args[0]!r}"}, status_code=404)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": jsonable_encoder(trim_errors(list(exc.errors())))}, status_code=422)
 
     @app.exception_handler(JobLimitReached)
     async def too_many(_: Request, exc: JobLimitReached) -> JSONResponse:

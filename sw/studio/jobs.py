@@ -4,21 +4,26 @@ Lifecycle: ``idle`` (accepted, waiting for a worker) -> ``starting`` (data and
 model being built) -> ``running`` -> ``completed | stopped | failed``.  The
 status is always written before the terminal event is published, so a client
 that saw ``completed`` on the stream reads ``completed`` from ``/status``.
+
+Only live jobs (waiting or training) are held in memory; a finished job is
+read back from the store when asked for, so memory does not grow with history.
+Workers are daemon threads: a training step that will not return cannot keep
+the process from exiting after shutdown has ended its job.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 import traceback
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import TERMINAL_EVENTS, EventLog, format_sse
+from .events import TERMINAL_EVENTS, EventLog, format_heartbeat, format_sse
 from .settings import StudioSettings
-from .store import JobRecord, Store, StoredEvent
+from .store import JobRecord, Store
 
 ACTIVE_STATUSES = ("idle", "starting", "running")
 FINAL_STATUSES = ("completed", "stopped", "failed")
@@ -101,15 +106,17 @@ class JobManager:
         self._settings = settings
         self._runner = runner
         self._lock = threading.RLock()
-        self._jobs: dict[str, Job] = {}
-        self._last_ms = 0
+        self._changed = threading.Condition(self._lock)
+        self._jobs: dict[str, Job] = {}   # live jobs only
+        newest = store.newest_job_id()
+        self._last_ms = int(newest[4:]) if newest else 0
         self._closed = False
-        self._futures: set[Future] = set()
-        self._pool = ThreadPoolExecutor(settings.max_concurrent_jobs, thread_name_prefix="studio-job")
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._workers = [threading.Thread(target=self._work, name=f"studio-job-{i}", daemon=True)
+                         for i in range(settings.max_concurrent_jobs)]
         self._recover()
-        self._ticker_stop = threading.Event()
-        self._ticker = threading.Thread(target=self._heartbeats, name="studio-heartbeat", daemon=True)
-        self._ticker.start()
+        for worker in self._workers:
+            worker.start()
 
     @property
     def settings(self) -> StudioSettings:
@@ -117,13 +124,15 @@ class JobManager:
 
     # ---- recovery -------------------------------------------------------
     def _recover(self) -> None:
-        for record in self._store.jobs():
-            job = Job(record, EventLog(record.job_id, self._store, self._store.events(record.job_id)))
-            self._jobs[record.job_id] = job
-            if record.status in ACTIVE_STATUSES:
-                reason = (f"the server stopped while this job was {record.status}; "
-                          "its results up to the last epoch are kept")
-                self._finish(job, "failed", {"message": reason, "cause": "server_restart"}, reason=reason)
+        for record in self._store.jobs(statuses=ACTIVE_STATUSES):
+            job = self._job_of(record)
+            reason = (f"the server stopped while this job was {record.status}; "
+                      "its results up to the last epoch are kept")
+            self._finish(job, "failed", {"message": reason, "cause": "server_restart"}, reason=reason)
+
+    def _job_of(self, record: JobRecord) -> Job:
+        return Job(record, EventLog(record.job_id, self._store, record.last_event_id, record.last_event_type,
+                                    record.last_event_ts))
 
     # ---- public API -----------------------------------------------------
     def start(self, config: dict[str, Any]) -> Job:
@@ -140,17 +149,10 @@ class JobManager:
             self._last_ms = ms
             record = JobRecord(f"job_{ms}", "idle", dict(config), time.time())
             self._store.insert_job(record)
-            job = Job(record, EventLog(record.job_id, self._store))
+            job = self._job_of(record)
             self._jobs[record.job_id] = job
-        future = self._pool.submit(self._run, job)
-        with self._lock:
-            self._futures.add(future)
-        future.add_done_callback(self._forget)
+        self._queue.put(job)
         return job
-
-    def _forget(self, future: Future) -> None:
-        with self._lock:
-            self._futures.discard(future)
 
     def stop(self, job_id: str, reason: str = "stopped on request") -> Job:
         """Request a cooperative stop; a job still waiting ends ``stopped`` at once."""
@@ -166,54 +168,81 @@ class JobManager:
         return job
 
     def get(self, job_id: str) -> Job:
-        """The job with this id; raises JobNotFound."""
+        """The job with this id (live, or read back from the store); raises JobNotFound."""
         with self._lock:
-            try:
-                return self._jobs[job_id]
-            except KeyError:
-                raise JobNotFound(job_id) from None
+            job = self._jobs.get(job_id)
+        if job is not None:
+            return job
+        record = self._store.job(job_id)
+        if record is None:
+            raise JobNotFound(job_id)
+        return self._job_of(record)
 
-    def jobs(self) -> list[Job]:
-        """All jobs, newest first."""
-        with self._lock:
-            return sorted(self._jobs.values(), key=lambda j: (j.record.created_at, j.job_id), reverse=True)
+    def record(self, job_id: str) -> JobRecord:
+        """The job's stored row with its summary (status, epochs done, best and latest epoch)."""
+        record = self._store.job(job_id)
+        if record is None:
+            raise JobNotFound(job_id)
+        return record
+
+    def jobs(self, limit: int | None = None, offset: int = 0) -> list[JobRecord]:
+        """Stored jobs, newest first, one page."""
+        return self._store.jobs(limit=limit, offset=offset, newest_first=True)
+
+    def count(self) -> int:
+        """How many jobs are stored."""
+        return self._store.count_jobs()
 
     def epoch_metrics(self, job_id: str) -> list[dict[str, Any]]:
         """The ``epoch`` events' data of a job, in order."""
-        return [e.data for e in self.get(job_id).log.since(0) if e.type == "epoch"]
-
-    def events(self, job_id: str, after: int = 0) -> list[StoredEvent]:
-        """Events of a job so far with ``id > after``."""
-        return self.get(job_id).log.since(after)
+        self.record(job_id)
+        return [e.data for e in self._store.events(job_id, types=("epoch",))]
 
     async def sse(self, job_id: str, last_event_id: int = 0, follow: bool = True) -> AsyncIterator[str]:
-        """SSE text for a job: replay after ``last_event_id``, then live until the terminal event.
+        """SSE text for a job: replay after ``last_event_id``, then live until the terminal event,
+        with a heartbeat after each ``heartbeat_s`` of silence.
 
         With ``follow=False`` only what exists now is sent (a finite stream).
         """
-        log = self.get(job_id).log
+        job = self.get(job_id)
+        log = job.log
         yield "retry: 2000\n\n"
         if not follow:
-            for event in log.since(last_event_id):
+            for event in log.pages(last_event_id):
                 yield format_sse(event)
             return
-        async for event in log.follow(last_event_id):
-            yield format_sse(event)
+        async for event in log.follow(last_event_id, self._settings.heartbeat_s):
+            yield format_heartbeat(event, job.status) if isinstance(event, int) else format_sse(event)
 
-    def shutdown(self, timeout: float = 30.0) -> None:
-        """Stop every job, wait for workers (bounded), close nothing else."""
+    def begin_shutdown(self, reason: str = "the server shut down") -> None:
+        """Refuse new jobs and ask every live one to stop (waiting ones end at once); returns at once."""
         with self._lock:
             self._closed = True
             jobs = list(self._jobs.values())
         for job in jobs:
-            if job.status in ACTIVE_STATUSES:
-                self.stop(job.job_id, reason="the server shut down")
-        self._ticker_stop.set()
-        with self._lock:
-            futures = list(self._futures)
-        wait(futures, timeout=timeout)
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._ticker.join(timeout=2)
+            self.stop(job.job_id, reason=reason)
+
+    def stop_all(self, timeout: float = 0.8, reason: str = "the server shut down") -> None:
+        """Refuse new jobs and stop every live one; one still running after ``timeout`` s
+        (e.g. still loading its data) is ended ``stopped`` without waiting for it, so every
+        stream gets its final event in time."""
+        self.begin_shutdown(reason)
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self._jobs and time.monotonic() < deadline:
+                self._changed.wait(max(0.0, deadline - time.monotonic()))
+            stuck = list(self._jobs.values())
+        for job in stuck:
+            done = self._store.job(job.job_id)
+            self._finish(job, "stopped", {"epochs_done": done.epochs_done if done else 0,
+                                          "note": f"did not stop within {timeout:g} s"}, reason=reason)
+
+    def shutdown(self, timeout: float = 0.8, reason: str = "the server shut down") -> None:
+        """:meth:`stop_all`, then let the workers go; returns without waiting for a runner
+        that is still busy (its thread is a daemon)."""
+        self.stop_all(timeout, reason)
+        for _ in self._workers:
+            self._queue.put(None)
 
     # ---- internals ------------------------------------------------------
     def _transition(self, job: Job, status: str, **fields: Any) -> None:
@@ -237,6 +266,16 @@ class JobManager:
             job.record.reason = reason
             self._store.update_job(job.job_id, status=status, finished_at=now, reason=job.record.reason)
             job.log.append(_FINAL_EVENT[status], {"status": status, "reason": reason, **data})
+            self._jobs.pop(job.job_id, None)
+            self._changed.notify_all()
+
+    def _work(self) -> None:
+        while (job := self._queue.get()) is not None:
+            try:
+                self._run(job)
+            except Exception:  # noqa: BLE001 - e.g. the store closed under a job ended by shutdown
+                if job.status not in FINAL_STATUSES:
+                    traceback.print_exc()  # keep the worker: the pool must not shrink
 
     def _run(self, job: Job) -> None:
         with self._lock:
@@ -246,6 +285,8 @@ class JobManager:
         try:
             self._runner(dict(job.record.config), JobContext(self, job), self._settings)
         except Exception as exc:  # noqa: BLE001 - any training error ends the job as failed
+            if job.status in FINAL_STATUSES:  # ended by shutdown while the runner still ran
+                return
             message = f"{type(exc).__name__}: {exc}"
             self._finish(job, "failed", {"message": message,
                                          "traceback": traceback.format_exc(limit=8)}, reason=message)
@@ -253,16 +294,3 @@ class JobManager:
         if job.status not in FINAL_STATUSES:
             message = "the trainer returned without reporting completed or stopped"
             self._finish(job, "failed", {"message": message}, reason=message)
-
-    def _heartbeats(self) -> None:
-        period = self._settings.heartbeat_s
-        while not self._ticker_stop.wait(min(period / 2, 1.0)):
-            now = time.time()
-            with self._lock:
-                live = [j for j in self._jobs.values() if j.status in ACTIVE_STATUSES]
-            for job in live:
-                if now - max(job.log.last_time, job.record.created_at) >= period:
-                    try:
-                        job.log.append("heartbeat", {"status": job.status, "time": now})
-                    except RuntimeError:  # ended between the check and the append
-                        pass

@@ -137,6 +137,14 @@ def _evaluate(training: Any, model: Any, x: Any, y: Any, config: dict[str, Any],
     return loss_sum / len(x), correct / len(x)
 
 
+def preload() -> None:
+    """Import what a job needs (torch, ``sw.training``, ``sw.profiling``) ahead of the first job."""
+    import torch  # noqa: F401
+
+    import sw.profiling  # noqa: F401
+    import sw.training  # noqa: F401
+
+
 def run_training(config: dict[str, Any], ctx: JobContext, settings: StudioSettings) -> None:
     """Train one job described by ``config`` (a validated ``TrainConfig`` dump)."""
     import torch

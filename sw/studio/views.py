@@ -1,4 +1,8 @@
-"""Shapes the job manager's objects into API payloads (status, summaries, CSV)."""
+"""Shapes stored job rows and epoch metrics into API payloads (status, summaries, CSV).
+
+Status and summaries come from the job's row alone (its summary columns), never
+from its events, so listing jobs costs the same however long their runs were.
+"""
 
 from __future__ import annotations
 
@@ -6,44 +10,34 @@ import csv
 import io
 from typing import Any
 
-from .jobs import Job
+from .store import JobRecord
 
 CSV_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy", "elapsed_s")
 
 
-def _epochs(job: Job) -> list[dict[str, Any]]:
-    return [e.data for e in job.log.since(0) if e.type == "epoch"]
-
-
-def job_status(job: Job) -> dict[str, Any]:
+def job_status(r: JobRecord) -> dict[str, Any]:
     """Everything ``/status/{job_id}`` reports."""
-    epochs = _epochs(job)
-    r = job.record
     return {"job_id": r.job_id, "status": r.status, "config": r.config, "created_at": r.created_at,
             "started_at": r.started_at, "finished_at": r.finished_at, "reason": r.reason,
-            "device": r.device, "note": r.note, "epochs_done": len(epochs),
-            "last_event_id": job.log.last_id, "latest": epochs[-1] if epochs else None}
+            "device": r.device, "note": r.note, "epochs_done": r.epochs_done,
+            "last_event_id": r.last_event_id, "latest": r.latest}
 
 
-def job_summary(job: Job) -> dict[str, Any]:
+def job_summary(r: JobRecord) -> dict[str, Any]:
     """One row of the jobs list."""
-    epochs = _epochs(job)
-    accs = [e["val_accuracy"] for e in epochs if e.get("val_accuracy") is not None]
-    r = job.record
     return {"job_id": r.job_id, "status": r.status, "dataset": str(r.config.get("dataset", "?")),
-            "epochs": int(r.config.get("epochs", 0)), "epochs_done": len(epochs),
+            "epochs": int(r.config.get("epochs", 0)), "epochs_done": r.epochs_done,
             "created_at": r.created_at, "finished_at": r.finished_at,
-            "best_val_accuracy": max(accs) if accs else None, "reason": r.reason}
+            "best_val_accuracy": r.best_val_accuracy, "reason": r.reason}
 
 
-def run_metrics(job: Job) -> dict[str, Any]:
+def run_metrics(r: JobRecord, epochs: list[dict[str, Any]]) -> dict[str, Any]:
     """A run's configuration and per-epoch curves (for overlays and reloads)."""
-    return {"job_id": job.job_id, "status": job.status, "config": job.record.config, "epochs": _epochs(job)}
+    return {"job_id": r.job_id, "status": r.status, "config": r.config, "epochs": epochs}
 
 
-def metrics_csv(job: Job) -> str:
+def metrics_csv(epochs: list[dict[str, Any]]) -> str:
     """Per-epoch metrics as CSV: fixed columns, then one column per layer rate and learnable parameter."""
-    epochs = _epochs(job)
     rate_keys = sorted({k for e in epochs for k in e.get("layer_spike_rates", {})})
     param_keys = sorted({k for e in epochs for k in e.get("param_snapshot", {})})
     out = io.StringIO()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -16,9 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from sw.studio import StudioSettings, create_app
+from sw.studio.server import StudioServer
 
 REPO = Path(__file__).resolve().parents[2]
 STREAM_TIMEOUT = 60.0  # no test stream may take longer than this
@@ -33,14 +34,16 @@ def free_port() -> int:
 @dataclass
 class LiveServer:
     url: str
-    server: uvicorn.Server
+    server: StudioServer
     thread: threading.Thread
 
     def client(self, **kw: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=kw.pop("timeout", 30.0), **kw)
 
     def stop(self) -> None:
-        self.server.should_exit = True
+        if self.server.should_exit:
+            return
+        self.server.handle_exit(signal.SIGTERM, None)  # as a signal would (no handlers outside the main thread)
         self.thread.join(timeout=60)
         assert not self.thread.is_alive(), "uvicorn did not shut down"
 
@@ -48,8 +51,7 @@ class LiveServer:
 def start_live_server(settings: StudioSettings) -> LiveServer:
     """Serve ``create_app(settings)`` on a free loopback port until ``stop()``."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="warning", timeout_graceful_shutdown=5))
+    server = StudioServer(create_app(settings), host="127.0.0.1", port=port)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -68,6 +70,7 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     def make(**overrides: Any) -> LiveServer:
         overrides.setdefault("db_path", tmp_path / f"studio{len(servers)}.sqlite")
         overrides.setdefault("mnist_dir", None)
+        overrides.setdefault("token", None)
         srv = start_live_server(StudioSettings(**overrides))
         servers.append(srv)
         return srv
@@ -100,7 +103,10 @@ def read_events(client: httpx.Client, job_id: str, *, headers: dict[str, str] | 
                 frame_id = int(line[4:])
             elif line.startswith("data: "):
                 event = json.loads(line[6:])
-                assert event["id"] == frame_id
+                if event["event"] == "heartbeat":  # not stored, no id: line; carries the newest stored id
+                    assert frame_id is None or event["id"] == frame_id
+                else:
+                    assert event["id"] == frame_id
                 events.append(event)
                 if limit is not None and len(events) >= limit:
                     break
@@ -117,10 +123,11 @@ SMALL = {"dataset": "synthetic", "epochs": 3, "hidden": [16], "timesteps": 5, "b
 LONG = {"dataset": "synthetic", "epochs": 100, "hidden": [64], "timesteps": 20, "batch_size": 8}
 
 
-def spawn_studio(db: Path, port: int, *extra: str) -> subprocess.Popen:
+def spawn_studio(db: Path, port: int, *extra: str, host: str = "127.0.0.1") -> subprocess.Popen:
     """``python -m sw.studio`` as a child process (for kill/restart tests)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "sw.studio", "--host", "127.0.0.1", "--port", str(port),
+    env.pop("SNN_STUDIO_TOKEN", None)
+    return subprocess.Popen([sys.executable, "-m", "sw.studio", "--host", host, "--port", str(port),
                              "--db", str(db), *extra], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

@@ -138,10 +138,12 @@ def test_waiting_job_stops_at_once_and_limit_is_429(make_server):
         assert c.get(f"/api/training/status/{waiting}").json()["status"] == "idle"
         res = c.post("/api/training/start", json=SMALL)
         assert res.status_code == 429 and "limit" in res.json()["detail"]
-        # the waiting job's stream stays alive with heartbeats (monotonic ids) while it waits
+        # the waiting job's stream stays alive with heartbeats while it waits; they are not
+        # stored (no id of their own: each carries the id of the newest event, 0 here)
         beats = read_events(c, waiting, limit=2)
         assert [e["event"] for e in beats] == ["heartbeat", "heartbeat"]
-        assert beats[0]["id"] < beats[1]["id"] and beats[0]["data"]["status"] == "idle"
+        assert beats[0]["id"] == beats[1]["id"] == 0 and beats[0]["data"]["status"] == "idle"
+        assert read_events(c, waiting, params={"follow": "false"}) == []
         stopped = c.post("/api/training/stop", json={"job_id": waiting}).json()
         assert stopped["status"] == "stopped" and stopped["started_at"] is None
         assert stopped["reason"] == "stopped on request before it started"

@@ -89,3 +89,22 @@ def test_train_watch_stop_in_chromium(make_server, page, tmp_path):
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_token_page_in_chromium(make_server, page):
+    """A Studio with a token: the bare page is refused; opened with ?token= it sets a cookie,
+    drops the token from the address, and then the API calls and the SSE stream just work."""
+    token = "browser-token-0123456789"
+    srv = make_server(token=token)
+    refused = page.goto(srv.url + "/")
+    assert refused.status == 401 and "token" in page.content()
+    page.goto(f"{srv.url}/?token={token}")
+    assert page.url == srv.url + "/"  # redirected: the token is not left in the address bar or history
+    expect(page.locator("#f-surrogate option")).to_have_count(6)
+    page.fill("input[name=epochs]", "2")
+    page.fill("input[name=hidden]", "16")
+    page.fill("input[name=timesteps]", "5")
+    page.click("#btn-train")
+    expect(page.locator("#job-status")).to_have_text("completed", timeout=60_000)
+    assert page.evaluate("window.studio.epochs.length") == 2  # every epoch came over the EventSource
+    assert page.errors == []  # type: ignore[attr-defined]

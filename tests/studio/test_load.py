@@ -63,7 +63,8 @@ def test_50_clients_4_jobs_every_event_in_order(make_server):
     for job, events in results:
         reference = full[job]
         assert [e["id"] for e in reference] == list(range(1, len(reference) + 1))
-        assert events == reference, f"a client of {job} got {len(events)} of {len(reference)} events"
+        stored = [e for e in events if e["event"] != "heartbeat"]  # heartbeats are per stream, not stored
+        assert stored == reference, f"a client of {job} got {len(stored)} of {len(reference)} events"
         # connected while the job was still waiting, so everything after arrived live
         assert events[0]["event"] == "heartbeat" and events[0]["data"]["status"] == "idle"
         assert events[-1]["event"] == "completed"

@@ -39,7 +39,8 @@ def test_store_round_trip(tmp_path):
     assert events[0].data == {"x": None, "t": [1, 2]}  # NaN is not JSON: stored as null
     assert [e.id for e in again.events("job_1", after=1, types=("epoch",))] == [2]
     assert again.last_event_id("job_1") == 3 and again.last_event_id("job_9") == 0
-    assert EventLog("job_1", again, events).closed
+    assert EventLog("job_1", again, 3, "completed").closed
+    assert again.job("job_1").last_event_id == 3 and again.job("job_9") is None
     assert "completed" in TERMINAL_EVENTS
 
 

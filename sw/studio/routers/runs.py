@@ -21,12 +21,12 @@ JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, max_length=30)]
 @router.get("/{job_id}/metrics", response_model=RunMetrics, responses=NOT_FOUND)
 def metrics(job_id: JobId, manager: Manager) -> dict:
     """A run's configuration and per-epoch curves."""
-    return views.run_metrics(manager.get(job_id))
+    return views.run_metrics(manager.record(job_id), manager.epoch_metrics(job_id))
 
 
 @router.get("/{job_id}/metrics.csv", response_class=PlainTextResponse,
             responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **NOT_FOUND})
 def metrics_csv(job_id: JobId, manager: Manager) -> PlainTextResponse:
     """A run's per-epoch metrics as a CSV download."""
-    return PlainTextResponse(views.metrics_csv(manager.get(job_id)), media_type="text/csv",
+    return PlainTextResponse(views.metrics_csv(manager.epoch_metrics(job_id)), media_type="text/csv",
                              headers={"Content-Disposition": f'attachment; filename="{job_id}_metrics.csv"'})

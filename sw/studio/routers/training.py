@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
 from .. import catalog, datasets, views
@@ -23,11 +23,11 @@ JobId = Annotated[str, Path(description=f"job id, {JOB_ID_PATTERN}")]
 _JOB_ID = re.compile(JOB_ID_PATTERN)
 
 
-def _known(manager: JobManager, job_id: str):
-    """The job, or ``JobNotFound`` (404) for an unknown or malformed id."""
+def _known(manager: JobManager, job_id: str) -> str:
+    """The id itself when it is a well-formed id; ``JobNotFound`` (404) for a malformed one."""
     if len(job_id) > 30 or not _JOB_ID.fullmatch(job_id):
         raise JobNotFound(job_id)
-    return manager.get(job_id)
+    return job_id
 SSE_RESPONSE = {200: {"description": "Server-Sent Events: `id: N` and `data: {\"event\", \"data\", \"id\"}`",
                       "content": {"text/event-stream": {"schema": {"type": "string"}}}}, **NOT_FOUND}
 
@@ -61,24 +61,29 @@ def start(config: TrainConfig, manager: Manager) -> dict:
 @router.post("/stop", response_model=JobStatus, responses={**NOT_FOUND, **BAD_BODY})
 def stop(request: StopRequest, manager: Manager) -> dict:
     """Ask a job to stop (takes effect within one batch); finished jobs are returned unchanged."""
-    return views.job_status(manager.stop(request.job_id))
+    manager.stop(request.job_id)
+    return views.job_status(manager.record(request.job_id))
 
 
 @router.get("/status/{job_id}", response_model=JobStatus, responses=NOT_FOUND)
 def status(job_id: JobId, manager: Manager) -> dict:
     """A job's lifecycle state, timings and latest epoch metrics."""
-    return views.job_status(_known(manager, job_id))
+    return views.job_status(manager.record(_known(manager, job_id)))
 
 
 @router.get("/jobs", response_model=list[JobSummary])
-def jobs(manager: Manager) -> list[dict]:
-    """All jobs, newest first, including those from before a restart."""
-    return [views.job_summary(j) for j in manager.jobs()]
+def jobs(manager: Manager, response: Response,
+         limit: Annotated[int, Query(ge=1, le=1000, description="at most this many jobs")] = 100,
+         offset: Annotated[int, Query(ge=0, le=2**31, description="skip this many newest jobs")] = 0) -> list[dict]:
+    """Jobs, newest first, including those from before a restart (one page; the total
+    is in the ``X-Total-Count`` header)."""
+    response.headers["X-Total-Count"] = str(manager.count())
+    return [views.job_summary(r) for r in manager.jobs(limit=limit, offset=offset)]
 
 
 def _stream(manager: JobManager, job_id: str, follow: bool, last_event_id: int | None,
             header_id: int | None) -> StreamingResponse:
-    _known(manager, job_id)  # 404 before the stream starts
+    manager.get(_known(manager, job_id))  # 404 before the stream starts
     after = max(last_event_id or 0, header_id or 0)
     return StreamingResponse(manager.sse(job_id, after, follow), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic_core import PydanticCustomError
 
 from ..catalog import SURROGATES
 
@@ -12,6 +13,7 @@ SurrogateName = Literal[tuple(SURROGATES)]  # type: ignore[valid-type]
 DatasetName = Literal["synthetic", "digits", "mnist"]
 JobStatusName = Literal["idle", "starting", "running", "completed", "stopped", "failed"]
 JOB_ID_PATTERN = r"^job_[0-9]{1,20}$"
+MAX_HIDDEN_LAYERS = 4
 
 
 def _not_bool(value: Any) -> Any:
@@ -19,6 +21,17 @@ def _not_bool(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("must be a number, not a boolean")
     return value
+
+
+def _at_most(n: int) -> BeforeValidator:
+    """Reject a list longer than ``n`` before any of its items is validated (``max_length``
+    alone validates every item first)."""
+    def check(value: Any) -> Any:
+        if isinstance(value, (list, tuple)) and len(value) > n:
+            raise PydanticCustomError("too_long", "List should have at most {max_length} items, not {actual_length}",
+                                      {"field_type": "List", "max_length": n, "actual_length": len(value)})
+        return value
+    return BeforeValidator(check)
 
 
 Int = Annotated[int, BeforeValidator(_not_bool)]
@@ -35,8 +48,9 @@ class TrainConfig(BaseModel):
     epochs: Int = Field(10, ge=1, le=100)
     batch_size: Int = Field(64, ge=8, le=512)
     lr: Float = Field(0.001, ge=0.0001, le=0.1, description="Adam learning rate")
-    hidden: list[HiddenSize] = Field(default_factory=lambda: [128], min_length=1, max_length=4,
-                              description="hidden layer sizes, each 1..1024")
+    hidden: Annotated[list[HiddenSize], _at_most(MAX_HIDDEN_LAYERS)] = Field(
+        default_factory=lambda: [128], min_length=1, max_length=MAX_HIDDEN_LAYERS,
+        description=f"hidden layer sizes, 1..{MAX_HIDDEN_LAYERS} layers of 1..1024")
     timesteps: Int = Field(25, ge=5, le=100)
     surrogate: SurrogateName = "atan_surrogate"  # type: ignore[valid-type]
     learn_beta: StrictBool = False
@@ -55,7 +69,7 @@ class StartResponse(BaseModel):
 class StopRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    job_id: str = Field(pattern=JOB_ID_PATTERN)
+    job_id: str = Field(pattern=JOB_ID_PATTERN, max_length=24)
 
 
 class EpochMetrics(BaseModel):
@@ -130,5 +144,6 @@ class ErrorMessage(BaseModel):
 ERROR_JSON = {"application/json": {"schema": {
     "type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}}}
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no job with this id", "content": ERROR_JSON}}
-BAD_BODY: dict[int | str, dict[str, Any]] = {400: {"description": "body is not parseable JSON",
-                                                   "content": ERROR_JSON}}
+BAD_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"description": "body is not parseable JSON", "content": ERROR_JSON},
+    413: {"description": "body larger than the server's limit (named in `detail`)", "content": ERROR_JSON}}
