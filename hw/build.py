@@ -342,7 +342,8 @@ def sign_off(out_dir: str | Path, target_mhz: float, *, allow_timing_fail: bool 
 
 def _activity_cycles(plan: Any, qnet: Any, network: Any, samples: Any) -> dict[str, Any]:
     """Cycles per inference from the golden model's spike activity on sample inputs."""
-    from sim.golden import run_golden
+    from hw.fixed import Q8_8
+    from sim.golden import prepare_input, run_golden
 
     if samples is None:
         if network.metadata.get("recipe", {}).get("dataset", "").startswith("sklearn digits") \
@@ -357,8 +358,7 @@ def _activity_cycles(plan: Any, qnet: Any, network: Any, samples: Any) -> dict[s
     else:
         source = "given samples"
     g = run_golden(qnet, samples, record=True, progress=False)
-    per_layer = [ls.sum(axis=2) for ls in g.layer_spikes]            # (T, batch) per layer
-    cyc = [plan.cycles([s[:, b] for s in per_layer]) for b in range(per_layer[0].shape[1])]
+    cyc = plan.activity_cycles(g.layer_spikes, Q8_8.quantize(prepare_input(network, samples)))
     saturated = None
     if g.current_saturations is not None and g.current_values is not None:
         saturated = {q.name: {"currents_at_limit": int(n), "currents": int(v)}
@@ -391,6 +391,7 @@ def _report(out: Path, plan: Any, board: Any, top: Any, network: Any, qnet: Any,
             for clk, v in pnr.get("fmax", {}).items()}
     f_clk = top.f_clk
     from hw.cores.link import throughput
+    from hw.timing import operand_registered
 
     dsps = _dsp_cells(out)
     activity = _activity_cycles(plan, qnet, network, samples)
@@ -402,8 +403,9 @@ def _report(out: Path, plan: Any, board: Any, top: Any, network: Any, qnet: Any,
         "resources": {"lc": lcs, "ebr": used("ICESTORM_RAM"), "spram": used("ICESTORM_SPRAM"),
                       "dsp": used("ICESTORM_DSP")},
         "dsp_cells": {"total": len(dsps),
-                      "registered_on_core_clock": sum(d["clock"] == CORE_CLOCK and d["a_reg"] and d["b_reg"]
-                                                      and d["out_reg"] for d in dsps),
+                      "registered_on_core_clock": sum(d["clock"] == CORE_CLOCK and operand_registered(d, "a")
+                                                      and operand_registered(d, "b") and d["out_reg"]
+                                                      for d in dsps),
                       "cells": dsps},
         "lc_fraction": round(lcs["used"] / max(1, lcs["available"]), 4),
         "clock_mhz": round(f_clk / 1e6, 3),

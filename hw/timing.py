@@ -267,12 +267,30 @@ def load_timing(build_dir: str | Path, *, core_clock: str = "clk", target_mhz: f
     return parse_timing(data, text, core_clock=core_clock, target_mhz=target_mhz)
 
 
+REGISTERED_OUTPUTS = frozenset({"SB_RAM40_4K", "SB_SPRAM256KA", "const"})
+"""Cell types besides the rising-edge flip-flops (``SB_DFF*``, not ``SB_DFFN*``) whose outputs
+are registers on the clock (block RAM and SPRAM read data), and constant bits: an operand
+driven only by these starts a register-to-DSP path."""
+
+
+def operand_registered(dsp: dict[str, Any], operand: str) -> bool:
+    """Whether ``operand`` (``"a"`` or ``"b"``) of a :func:`dsp_registers` entry comes from a
+    register: the DSP's own input register, or only registered drivers outside it."""
+    return dsp[f"{operand}_reg"] or all(
+        t in REGISTERED_OUTPUTS or (t.startswith("SB_DFF") and not t.startswith("SB_DFFN"))
+        for t in dsp[f"{operand}_from"])
+
+
 def dsp_registers(netlist: dict[str, Any], top: str | None = None) -> list[dict[str, Any]]:
     """Every SB_MAC16 of a yosys JSON netlist: its clock net and which registers it uses.
 
     Returns one dict per cell: ``cell``, ``clock`` (net name, or the constant ``"0"``/``"1"``),
     ``a_reg``, ``b_reg`` (inputs registered) and ``out_reg`` (product registered inside:
-    the 8x8/16x16 pipeline registers or the accumulator output register).
+    the 8x8/16x16 pipeline registers or the accumulator output register), and ``a_from``,
+    ``b_from``: the cell types that drive the operand's bits (``"const"`` for tied bits).
+    An operand that is not registered inside is still register-to-register when all its
+    drivers are in :data:`REGISTERED_OUTPUTS` (yosys leaves a register outside the DSP when
+    other logic reads it too).
     """
     modules = netlist.get("modules", {})
     names = [top] if top else [n for n, m in modules.items() if m.get("attributes", {}).get("top")]
@@ -286,6 +304,16 @@ def dsp_registers(netlist: dict[str, Any], top: str | None = None) -> list[dict[
                     continue
                 if net_of.get(bit) is None or net.count(".") < net_of[bit].count("."):
                     net_of[bit] = net
+        driver: dict[Any, str] = {}
+        for info in mod.get("cells", {}).values():
+            for port, bits in info.get("connections", {}).items():
+                if info.get("port_directions", {}).get(port) == "output":
+                    for bit in bits:
+                        driver[bit] = info.get("type", "?")
+
+        def sources(bits: list[Any]) -> list[str]:
+            return sorted({"const" if isinstance(b, str) else driver.get(b, "port") for b in bits})
+
         for cell, info in mod.get("cells", {}).items():
             if info.get("type") != "SB_MAC16":
                 continue
@@ -295,6 +323,8 @@ def dsp_registers(netlist: dict[str, Any], top: str | None = None) -> list[dict[
             out.append({
                 "cell": cell, "clock": clk if isinstance(clk, str) else net_of.get(clk, str(clk)),
                 "a_reg": bool(p.get("A_REG", 0)), "b_reg": bool(p.get("B_REG", 0)),
+                "a_from": sources(info.get("connections", {}).get("A", [])),
+                "b_from": sources(info.get("connections", {}).get("B", [])),
                 "out_reg": bool(p.get("PIPELINE_16x16_MULT_REG1", 0) or p.get("PIPELINE_16x16_MULT_REG2", 0)
                                 or p.get("TOPOUTPUT_SELECT", 0) == 1 or p.get("BOTOUTPUT_SELECT", 0) == 1),
             })

@@ -4,34 +4,46 @@ Golden function: one layer of ``sim.golden`` (see its docstring), i.e.
 
 * ``PREP`` (analog input layer, once per sample):
   ``current = fmt.mac(W, x, b)`` -- exact products summed in a wide accumulator,
-  one rounding and one saturation at the end -- stored in the current RAM;
+  one rounding and one saturation at the end -- stored in the current RAM.  A scan
+  of the input first lists the nonzero inputs, and only those are multiplied (a
+  zero product adds nothing: half the digits pixels are 0);
 * ``STEP``: analog layer: ``I = current``; spike layer: ``I = fmt.spike_sum(W, s, b)``
   over the previous layer's spikes ``s`` of this step, adding only the weights of
   the inputs that spiked (the previous layer hands over a list of spike indices,
   so silent inputs cost nothing); then every neuron's state goes through the
   compiled neuron datapath (``hw.compiler``), and the neurons that spike are
   appended to this layer's spike list (and counted, for the output layer);
-* ``CLEAR``: all states, counts and the spike list to zero.
+* ``FIRST``: a ``STEP`` from the zero state (the first step of a sample): states
+  are read as 0 and every neuron's count is written (0 or 1), so no clear pass is needed.
 
 Weights: ``P`` lanes (accumulators) fed by ``P / pack`` banks (layout and
 8-bit packing in ``hw.cores.plan``), so ``P`` neurons accumulate at once; a bank
 placed in SPRAM is reached through the ``ext<k>_addr/_data`` ports, because the
 SPRAM block is shared with other layers and lives in the core; analog inputs use one
-multiplier per lane (iCE40 DSP), spikes only adders.  Accumulation pipeline (spike
-layers): item issue -> source read -> weight read -> term register -> accumulate.
-Analog layer: item issue (source and weight read at once) -> operand registers ->
+multiplier per lane (iCE40 DSP), spikes only adders.  Items of a group: the bias
+(item 0), then one per input (a spike index, or a nonzero input's index).
+Accumulation pipeline, spike layers (``LayerPlan.acc_stage`` = 3): item issue ->
+spike-list read -> weight read -> term register -> accumulate.  Analog layer (4):
+item issue -> nonzero-list read -> input and weight read -> operand registers ->
 product register -> accumulate; the operand and product registers have no reset,
 enable or logic around the ``*``, so synthesis puts them inside the SB_MAC16
 (A_REG/B_REG and its pipeline register) and the DSP runs on the core clock; the bias
-item starts the accumulator from the bank's output (``bias << frac_bits``).
-Neuron updates then run one per cycle: issue (rounding of the lane's accumulator)
--> saturation + state/current reads -> compiled datapath (``neuron_stages`` pipeline
-stages, ``hw.cores.pipeline``) -> state/spike/count writes.
+item multiplies the bias by ``1 << frac_bits`` (exactly ``bias << frac_bits``).
+
+Overlap (spike layers, ``LayerPlan.overlap``): a group's final sums move into the
+lanes' hold registers in the cycle they are complete, and the next group accumulates
+while the held ones are updated; a group's items take ``max(items, P)`` cycles (the
+next group's sums may only land once the held lanes are all issued).  The analog
+layer (``PREP`` once per sample) updates from the accumulators themselves, so its
+next group waits ``P`` cycles.  Neuron updates run one per cycle: issue (rounding of
+the held lane) -> saturation + state/current reads -> compiled datapath
+(``neuron_stages`` pipeline stages, ``hw.cores.pipeline``) -> state/spike/count writes.
+The cycle counts are :meth:`hw.cores.plan.LayerPlan.command_cycles`.
 """
 
 from __future__ import annotations
 
-from amaranth import Const, Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -40,9 +52,9 @@ from hw.cores.pipeline import PipelinedDatapath
 from hw.cores.plan import LayerPlan, NetworkPlan
 from hw.cores.weight_bank import WeightBank
 
-__all__ = ["LayerUnit", "CLEAR", "PREP", "STEP"]
+__all__ = ["LayerUnit", "PREP", "STEP", "FIRST"]
 
-CLEAR, PREP, STEP = 0, 1, 2
+PREP, STEP, FIRST = 1, 2, 3
 
 
 def _bits(n: int) -> int:
@@ -57,12 +69,16 @@ class LayerUnit(wiring.Component):
         plan: the network plan; ``index``: which layer.
 
     Attributes:
-        start, mode: pulse ``start`` with ``mode`` in {CLEAR, PREP, STEP}.
+        start, mode, t: pulse ``start`` with ``mode`` in {PREP, STEP, FIRST} and the step
+            ``t`` the command computes.
         done: one-cycle strobe when the command has finished.
-        src_addr, src_data, src_count: reads the layer input (x RAM for the analog
-            layer, else the previous layer's spike list; ``src_data`` one cycle later)
-            and the number of items in it.
-        spk_raddr, spk_rdata, n_spikes: this layer's spike list of the current step.
+        src_addr, src_bank, src_data, src_count: reads the layer input (x RAM for the analog
+            layer, else the previous layer's spike list of the same step, in bank
+            ``src_bank``; ``src_data`` one cycle later) and the number of items in it.
+        spk_raddr, spk_rbank, spk_rdata, n_spikes: this layer's spike lists, two banks: step
+            ``t`` writes bank ``t % 2`` while the next layer reads step ``t - 1``'s bank
+            (``spk_rbank``; ``n_spikes`` is that bank's length), so consecutive layers can
+            work on consecutive steps at once.
         cnt_raddr, cnt_rdata: spike counts (output layer only).
         ld_bank, ld_addr, ld_data, ld_en: weight load port (shared by all layers).
         ext<k>_addr, ext<k>_data: read port of bank ``k`` when it sits in a shared SPRAM
@@ -81,9 +97,10 @@ class LayerUnit(wiring.Component):
                 ports[f"ext{bank.lane}_data"] = In(signed(w))
         super().__init__({
             **ports,
-            "start": In(1), "mode": In(2), "done": Out(1),
-            "src_addr": Out(_bits(lp.n_in)), "src_data": In(w), "src_count": In(range(lp.n_in + 1)),
-            "spk_raddr": In(_bits(lp.n_out)), "spk_rdata": Out(_bits(lp.n_out)),
+            "start": In(1), "mode": In(2), "t": In(range(plan.timesteps + 1)), "done": Out(1),
+            "src_addr": Out(_bits(lp.n_in)), "src_bank": Out(1), "src_data": In(w),
+            "src_count": In(range(lp.n_in + 1)),
+            "spk_raddr": In(_bits(lp.n_out)), "spk_rbank": In(1), "spk_rdata": Out(_bits(lp.n_out + 1)),
             "n_spikes": Out(range(lp.n_out + 1)),
             "cnt_raddr": In(_bits(lp.n_out)), "cnt_rdata": Out(plan.count_bits),
             "ld_bank": In(plan.bank_bits), "ld_addr": In(plan.offset_bits),
@@ -94,19 +111,21 @@ class LayerUnit(wiring.Component):
         # appended to the spike list of the step being computed.
         self.spike_valid = Signal(name="spike_valid")
         self.spike_index = Signal(_bits(lp.n_out), name="spike_index")
+        self.step = Signal(range(plan.timesteps + 1), name="step")   # ``t`` of the running command
 
     def elaborate(self, platform) -> Module:  # noqa: C901 - one FSM, read top-down
         m = Module()
         lp, fmt = self.layer, self.plan.fmt
-        w, P, n_out = fmt.width, lp.lanes, lp.n_out
+        w, P, n_out, n_in, G = fmt.width, lp.lanes, lp.n_out, lp.n_in, lp.groups
+        analog, overlap, A = lp.analog, lp.overlap, lp.acc_stage
 
         # -- memories ------------------------------------------------------
         active = Signal()   # a command is running (shared SPRAM addresses are 0 otherwise)
         banks = []          # (read address, read data) per lane
         for bank in lp.banks:
-            if bank.spram:
+            if bank.spram:   # the address already holds the bank's base (``rbase`` below)
                 addr = Signal(14, name=f"bank{bank.lane}_raddr")
-                m.d.comb += getattr(self, f"ext{bank.lane}_addr").eq(Mux(active, addr + bank.base, 0))
+                m.d.comb += getattr(self, f"ext{bank.lane}_addr").eq(Mux(active, addr, 0))
                 banks.append((addr, getattr(self, f"ext{bank.lane}_data")))
                 continue
             wb = WeightBank(w, bank.depth, lp.bank_words(bank.lane, w) if bank.preload else None)
@@ -116,12 +135,20 @@ class LayerUnit(wiring.Component):
             banks.append((wb.raddr, wb.rdata))
         m.submodules.state = state_mem = Memory(shape=self.n_states * w, depth=n_out, init=[])
         st_rd, st_wr = state_mem.read_port(), state_mem.write_port()
-        m.submodules.spikes = spk_mem = Memory(shape=_bits(n_out), depth=n_out, init=[])
+        obits = _bits(n_out)
+        # 2 banks of entries ``neuron + 1`` (the neuron's weight column, bias in column 0)
+        m.submodules.spikes = spk_mem = Memory(shape=_bits(n_out + 1), depth=2 << obits, init=[])
         spk_rd, spk_wr = spk_mem.read_port(), spk_mem.write_port()
-        m.d.comb += [spk_rd.addr.eq(self.spk_raddr), self.spk_rdata.eq(spk_rd.data)]
-        if lp.analog:
+        n_spk = [Signal(range(n_out + 1), name=f"n_spikes{k}") for k in range(2)]
+        m.d.comb += [spk_rd.addr.eq(Cat(self.spk_raddr, self.spk_rbank)), self.spk_rdata.eq(spk_rd.data),
+                     self.n_spikes.eq(Mux(self.spk_rbank, n_spk[1], n_spk[0]))]
+        par = self.step[0]                          # the bank this command writes (and reads)
+        if analog:
             m.submodules.current = cur_mem = Memory(shape=signed(w), depth=n_out, init=[])
             cur_rd, cur_wr = cur_mem.read_port(), cur_mem.write_port()
+            # indices of the nonzero inputs of the sample (PREP's scan)
+            m.submodules.nonzero = nz_mem = Memory(shape=_bits(n_in + 1), depth=max(2, n_in), init=[])
+            nz_rd, nz_wr = nz_mem.read_port(), nz_mem.write_port()
         if lp.count:
             m.submodules.counts = cnt_mem = Memory(shape=self.plan.count_bits, depth=n_out, init=[])
             cnt_rd = cnt_mem.read_port()
@@ -134,87 +161,124 @@ class LayerUnit(wiring.Component):
         lat = dp.latency
         states, inputs = lp.states, lp.inputs
 
-        mode = Signal(2)
-        n_items = Signal(range(lp.n_in + 2))
+        prep, first = Signal(), Signal()            # the command (constant while it runs)
+        n_items = Signal(range(n_in + 2))           # spikes / nonzero inputs
+        scanning = Signal()
+        scan = Signal(range(n_in + 1))
 
-        # -- accumulation pipeline ------------------------------------------
+        # -- accumulation pipeline: stage s flags v (valid), b (bias item), e (last item) --
         acc_w = lp.acc_width(fmt)
-        accs = [Signal(signed(acc_w), name=f"acc{k}") for k in range(P)]
-        item = Signal(range(lp.n_in + 2))           # stage 0: 0 = bias, j+1 = input j
-        v0 = Signal()
-        v1, b1 = Signal(), Signal()
-        v2, b2 = Signal(), Signal()
-        x2 = Signal(signed(w), reset_less=True)     # DSP B operand register (analog layer)
-        v3, b3 = Signal(), Signal()
-        terms = [Signal(signed(2 * w + 1), name=f"term{k}") for k in range(P)]
+        item = Signal(range(n_in + P + 2))          # stage 0: 0 = bias, j+1 = item j, then bubbles
         row_base = Signal(range(max(2, lp.bank_depth + lp.row)))
-        group = Signal(range(lp.groups + 1))
-
-        m.d.comb += self.src_addr.eq(Mux(item == 0, 0, item - 1))
-        m.d.sync += [v1.eq(v0), b1.eq(item == 0),
-                     v2.eq(v1), b2.eq(b1), x2.eq(self.src_data.as_signed()),
-                     v3.eq(v2), b3.eq(b2)]
+        group = Signal(range(G + 1))
+        v = [Signal(name=f"v{s}") for s in range(A + 1)]
+        b = [Signal(name=f"b{s}") for s in range(A + 1)]
+        e = [Signal(name=f"e{s}") for s in range(A + 1)]
+        m.d.comb += [b[0].eq(item == 0), e[0].eq(item == n_items)]
+        for s in range(A):
+            m.d.sync += [v[s + 1].eq(v[s]), b[s + 1].eq(b[s]), e[s + 1].eq(e[s])]
+        # the lists hold weight columns (input + 1), so stage 1's bank address is one add:
+        # the row base of the item's group plus the bank's base (registered) + the column
+        if analog:   # stage 0 reads the nonzero list; stage 1 the input and the weights
+            m.d.comb += nz_rd.addr.eq(item - 1)
+            column1 = nz_rd.data
+            m.d.comb += self.src_addr.eq(Mux(scanning, scan, column1 - 1))
+        else:        # stage 0 reads the spike list; stage 1 the weights
+            m.d.comb += self.src_addr.eq(item - 1)
+            column1 = self.src_data[:_bits(n_in + 1)]
         col = Signal(range(lp.row + 1))
-        if lp.analog:  # the weight column is the item itself (0 = bias), read with the source
-            m.d.comb += col.eq(item)
-        else:
-            m.d.comb += col.eq(Mux(b1, 0, self.src_data[:_bits(lp.n_in)] + 1))
-        for raddr, _ in banks:
-            m.d.comb += raddr.eq(row_base + col)
+        m.d.comb += col.eq(Mux(b[1], 0, column1))
+        rbase: dict[int, Signal] = {}
+        for bank, (raddr, _) in zip(lp.banks, banks):
+            base = bank.base if bank.spram else 0
+            if base not in rbase:
+                rbase[base] = Signal(len(raddr), name=f"rbase{base}")
+                m.d.sync += rbase[base].eq(row_base + base)
+            m.d.comb += raddr.eq(rbase[base] + col)
+        if analog:
+            if fmt.frac_bits > w - 2:
+                raise ValueError(f"{fmt}: the bias item multiplies by 1 << frac_bits, which needs "
+                                 f"frac_bits <= width - 2")
+            x2 = Signal(signed(w), reset_less=True)     # DSP B operand register
+            m.d.sync += x2.eq(Mux(b[2], Const(1 << fmt.frac_bits, signed(w)), self.src_data.as_signed()))
+
         bits = w // lp.pack
+        accs, nexts = [], []
         for k in range(P):
             rdata = banks[k // lp.pack][1]
             wk = rdata if lp.pack == 1 else rdata[(k % lp.pack) * bits:(k % lp.pack + 1) * bits].as_signed()
-            if lp.analog:
+            if analog:
                 # registered DSP: operands (A_REG/B_REG) and product with nothing in between
                 wreg = Signal(signed(len(wk)), reset_less=True, name=f"wop{k}")
-                prod = Signal(signed(len(wk) + w), reset_less=True, name=f"prod{k}")
-                m.d.sync += [wreg.eq(wk), prod.eq(wreg * x2)]
-                with m.If(v1 & b1):    # bias item: straight from the bank; its product is never added
-                    m.d.sync += accs[k].eq(wk << fmt.frac_bits)
-                with m.Elif(v3 & ~b3):
-                    m.d.sync += accs[k].eq(accs[k] + prod)
+                term = Signal(signed(len(wk) + w), reset_less=True, name=f"prod{k}")
+                m.d.sync += [wreg.eq(wk), term.eq(wreg * x2)]
             else:
-                m.d.sync += terms[k].eq(wk)
-                with m.If(v3):
-                    m.d.sync += accs[k].eq(Mux(b3, terms[k], accs[k] + terms[k]))
+                term = Signal(signed(len(wk)), name=f"term{k}")
+                m.d.sync += term.eq(wk)
+            acc = Signal(signed(acc_w), name=f"acc{k}")
+            nxt = Signal(signed(acc_w), name=f"acc_next{k}")
+            m.d.comb += nxt.eq(Mux(b[A], term, acc + term))
+            accs.append(acc)
+            nexts.append(nxt)
+
+        # -- update issue: the held lanes shift down as they are issued (lane k from hold0) --
+        u0 = Signal()
+        nstep = Signal()                            # analog STEP: every neuron, no accumulation
+        load = Signal()                             # a group's sums are complete
+        upd_left = Signal(range(P + 1))             # held lanes not issued yet
+        o_issue = Signal(range(n_out + 1))
+        m.d.comb += [load.eq(v[A] & e[A]), u0.eq((upd_left != 0) | nstep)]
+        holds = [Signal(signed(acc_w), name=f"hold{k}") for k in range(P)] if overlap else accs
+        for k in range(P):
+            if overlap:
+                with m.If(v[A]):
+                    m.d.sync += accs[k].eq(nexts[k])
+                with m.If(load):
+                    m.d.sync += holds[k].eq(nexts[k])
+                with m.Elif(u0):
+                    if k + 1 < P:
+                        m.d.sync += holds[k].eq(holds[k + 1])
+            else:   # the next group's first sum lands at the earliest with the last issue
+                with m.If(v[A]):
+                    m.d.sync += accs[k].eq(nexts[k])
+                with m.Elif(u0):
+                    if k + 1 < P:
+                        m.d.sync += accs[k].eq(accs[k + 1])
+        with m.If(u0):
+            m.d.sync += o_issue.eq(o_issue + 1)
+        with m.If(upd_left != 0):
+            m.d.sync += upd_left.eq(Mux(o_issue == n_out - 1, 0, upd_left - 1))
+        with m.If(load):
+            m.d.sync += upd_left.eq(P)
 
         # -- neuron update pipeline: u0 issue, u1 round + reads, u2 datapath, u3 writes --
-        o_issue = Signal(range(n_out + 1))
-        lane = Signal(range(P + 1))
-        u0 = Signal()
         u1, o1 = Signal(), Signal.like(o_issue)
         u2, o2 = Signal(), Signal.like(o_issue)
-        if lp.analog:
-            rounded = fmt.hdl_shift_round(accs[0], fmt.frac_bits)
-        else:
-            rounded = accs[0]
+        rounded = fmt.hdl_shift_round(holds[0], fmt.frac_bits) if analog else holds[0]
         rnd1 = Signal(signed(len(rounded)))
         cur2 = Signal(signed(w))
-        # the lanes' accumulators shift down as they are issued, so lane k is read from acc0
-        with m.If(u0):
-            for k in range(P - 1):
-                m.d.sync += accs[k].eq(accs[k + 1])
-        m.d.comb += [st_rd.addr.eq(o1), spk_wr.addr.eq(self.n_spikes)]
-        if lp.analog:
+        n_cur = Mux(par, n_spk[1], n_spk[0])         # spikes appended in this step so far
+        m.d.comb += [st_rd.addr.eq(o1), spk_wr.addr.eq(Cat(n_cur[:obits], par))]
+        if analog:
             m.d.comb += [cur_rd.addr.eq(o1), cur_wr.addr.eq(o2), cur_wr.data.eq(cur2)]
         m.d.sync += [u1.eq(u0), o1.eq(o_issue), rnd1.eq(rounded),
                      u2.eq(u1), o2.eq(o1), cur2.eq(fmt.hdl_fit(rnd1))]
 
-        # datapath inputs: the synaptic current, other inputs zero
-        if lp.analog:
-            current = Mux(mode == STEP, cur_rd.data, cur2)
-        else:
-            current = cur2
+        # datapath inputs: the synaptic current (the analog layer's stored one), other inputs
+        # zero; the states read as 0 in the first step
+        current = cur_rd.data if analog else cur2
         env = {inputs[0]: current, **{name: Const(0, signed(w)) for name in inputs[1:]}}
-        env.update({name: st_rd.data[s * w:(s + 1) * w].as_signed() for s, name in enumerate(states)})
+        for s, name in enumerate(states):
+            st = Signal(signed(w), name=f"st_{name}")
+            m.d.comb += st.eq(Mux(first, 0, st_rd.data[s * w:(s + 1) * w].as_signed()))
+            env[name] = st
         outs, spike = dp.build(m, env)
         # u3 (``lat`` cycles after u2): the datapath's results are registered, then written
         # (keeps the spike bookkeeping off the datapath's long combinational path)
         new_state = Signal(self.n_states * w)
         for s, name in enumerate(states):
             m.d.comb += new_state[s * w:(s + 1) * w].eq(outs[name])
-        update_neurons = u2 if not lp.analog else (u2 & (mode != PREP))
+        update_neurons = u2 & ~prep
         u_d, o_d = [update_neurons], [o2]             # u2 delayed through the datapath stages
         for i in range(lat):
             u_d.append(Signal(name=f"u2_{i + 1}"))
@@ -223,78 +287,82 @@ class LayerUnit(wiring.Component):
         u3, o3 = Signal(), Signal.like(o_issue)
         state3, spike3 = Signal.like(new_state), Signal()
         m.d.sync += [u3.eq(u_d[-1]), o3.eq(o_d[-1]), state3.eq(new_state), spike3.eq(spike)]
-        m.d.comb += [spk_wr.data.eq(o3), self.spike_index.eq(o3)]
-        if lp.count:  # read one cycle before u3, add one
+        m.d.comb += [spk_wr.data.eq(o3 + 1), self.spike_index.eq(o3)]
+        m.d.comb += [st_wr.addr.eq(o3), st_wr.data.eq(state3), st_wr.en.eq(u3)]
+        if lp.count:  # read one cycle before u3, add one (from 0 in the first step)
             m.d.comb += cnt_rd.addr.eq(o_d[-2] if lat else o1)
             count3 = Signal(self.plan.count_bits)
-            m.d.sync += count3.eq(cnt_rd.data + 1)
+            m.d.sync += count3.eq(Mux(first, 0, cnt_rd.data) + 1)
+            m.d.comb += [cnt_wr.addr.eq(o3), cnt_wr.data.eq(Mux(spike3, count3, 0)),
+                         cnt_wr.en.eq(u3 & (spike3 | first))]
+        if analog:
+            m.d.comb += cur_wr.en.eq(u2 & prep)
+        # (strobes as plain expressions of registers: no process to wake in an event simulator)
+        m.d.comb += [spk_wr.en.eq(u3 & spike3), self.spike_valid.eq(u3 & spike3)]
+        with m.If(u3 & spike3):
+            with m.If(par):
+                m.d.sync += n_spk[1].eq(n_spk[1] + 1)
+            with m.Else():
+                m.d.sync += n_spk[0].eq(n_spk[0] + 1)
 
-        clearing = Signal()
-        m.d.comb += [st_wr.addr.eq(Mux(clearing, o_issue, o3)),
-                     st_wr.data.eq(Mux(clearing, 0, state3))]
-        if lp.count:
-            m.d.comb += [cnt_wr.addr.eq(Mux(clearing, o_issue, o3)),
-                         cnt_wr.data.eq(Mux(clearing, 0, count3))]
-        if lp.analog:
-            m.d.comb += cur_wr.en.eq(u2 & (mode == PREP))
-        with m.If(clearing):
-            m.d.comb += st_wr.en.eq(1)
-            if lp.count:
-                m.d.comb += cnt_wr.en.eq(1)
-        with m.Elif(u3):
-            m.d.comb += st_wr.en.eq(1)
-            with m.If(spike3):
-                m.d.comb += [spk_wr.en.eq(1), self.spike_valid.eq(1)]
-                m.d.sync += self.n_spikes.eq(self.n_spikes + 1)
-                if lp.count:
-                    m.d.comb += cnt_wr.en.eq(1)
+        if analog:   # PREP's scan: input j read in one cycle, listed in the next when nonzero
+            sv1, sj1 = Signal(), Signal.like(scan)
+            m.d.sync += [sv1.eq(scanning), sj1.eq(scan)]
+            m.d.comb += [nz_wr.addr.eq(n_items), nz_wr.data.eq(sj1 + 1)]
+            m.d.comb += nz_wr.en.eq(sv1 & (self.src_data != 0))
+            with m.If(nz_wr.en):
+                m.d.sync += n_items.eq(n_items + 1)
 
         # -- control ------------------------------------------------------------
-        drain = Signal(range(5))
+        # a group's items end at ``win_end``: its items, then bubbles until the held lanes
+        # (overlap) or the accumulators (analog) are free for the next group's sums
+        win_end = Signal.like(item)
+        if overlap:
+            m.d.comb += win_end.eq(Mux((group == G - 1) | (n_items + 1 >= P), n_items, P - 1))
+        else:
+            m.d.comb += win_end.eq(Mux(group == G - 1, n_items, n_items + P - 1))
+        busy_acc = Signal()
+        m.d.comb += busy_acc.eq(Cat(*v[1:]).any())
         m.d.sync += self.done.eq(0)
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [mode.eq(self.mode), group.eq(0), row_base.eq(0),
-                                 o_issue.eq(0), item.eq(0), lane.eq(0)]
-                    m.d.sync += n_items.eq(lp.n_in if lp.analog else self.src_count)
-                    with m.Switch(self.mode):
-                        with m.Case(CLEAR):
-                            m.d.sync += self.n_spikes.eq(0)
-                            m.next = "CLEAR"
-                        with m.Case(PREP):
-                            m.next = "ACC" if lp.analog else "FLUSH"
-                        with m.Default():
-                            m.d.sync += self.n_spikes.eq(0)
-                            m.next = "NSTEP" if lp.analog else "ACC"
-            with m.State("CLEAR"):
-                m.d.comb += clearing.eq(1)
-                m.d.sync += o_issue.eq(o_issue + 1)
-                with m.If(o_issue == n_out - 1):
-                    m.next = "FLUSH"
-            with m.State("ACC"):
-                m.d.comb += v0.eq(1)
-                m.d.sync += item.eq(item + 1)
-                with m.If(item == n_items):
-                    m.d.sync += drain.eq(3)
-                    m.next = "DRAIN"
-            with m.State("DRAIN"):
-                m.d.sync += drain.eq(drain - 1)
-                with m.If(drain == 0):
-                    m.d.sync += lane.eq(0)
-                    m.next = "UPD"
-            with m.State("UPD"):
-                m.d.comb += u0.eq(1)
-                m.d.sync += [o_issue.eq(o_issue + 1), lane.eq(lane + 1)]
-                with m.If((lane == P - 1) | (o_issue == n_out - 1)):
-                    m.d.sync += [group.eq(group + 1), row_base.eq(row_base + lp.row), item.eq(0)]
-                    with m.If(group == lp.groups - 1):
-                        m.next = "FLUSH"
+                    m.d.sync += [prep.eq(self.mode == PREP), first.eq(self.mode == FIRST), self.step.eq(self.t),
+                                 group.eq(0), row_base.eq(0), o_issue.eq(0), item.eq(0),
+                                 upd_left.eq(0)]
+                    with m.If(self.mode == PREP):
+                        if analog:
+                            m.d.sync += [scan.eq(0), n_items.eq(0)]
+                            m.next = "SCAN"
+                        else:
+                            m.next = "FINISH"
                     with m.Else():
-                        m.next = "ACC"
+                        with m.If(self.t[0]):
+                            m.d.sync += n_spk[1].eq(0)
+                        with m.Else():
+                            m.d.sync += n_spk[0].eq(0)
+                        if analog:
+                            m.next = "NSTEP"
+                        else:
+                            m.d.sync += n_items.eq(self.src_count)
+                            m.next = "ACC"
+            if analog:
+                with m.State("SCAN"):
+                    m.d.sync += scan.eq(scan + 1)
+                    with m.If(scan == n_in - 1):
+                        m.next = "SCAN_END"
+                with m.State("SCAN_END"):          # the last input's test
+                    m.next = "ACC"
+            with m.State("ACC"):
+                m.d.sync += item.eq(item + 1)
+                with m.If(item == win_end):
+                    m.d.sync += [item.eq(0), group.eq(group + 1), row_base.eq(row_base + lp.row)]
+                    with m.If(group == G - 1):
+                        m.next = "TAIL"
+            with m.State("TAIL"):                   # the last sums, then the last issues
+                with m.If(~busy_acc & (upd_left == 0)):
+                    m.next = "FLUSH1"
             with m.State("NSTEP"):
-                m.d.comb += u0.eq(1)
-                m.d.sync += o_issue.eq(o_issue + 1)
                 with m.If(o_issue == n_out - 1):
                     m.next = "FLUSH"
             # the last update passes u2, the datapath stages and u3
@@ -305,5 +373,12 @@ class LayerUnit(wiring.Component):
             with m.State("FINISH"):
                 m.d.sync += self.done.eq(1)
                 m.next = "IDLE"
-        m.d.comb += active.eq(~fsm.ongoing("IDLE"))
+        # the shared SPRAM blocks see 0 from a layer unless it reads weights: the analog
+        # layer's STEP (no weights) runs alongside the layers that share its blocks
+        # the FSM's outputs as expressions of its state (see the strobes above)
+        m.d.comb += [v[0].eq(fsm.ongoing("ACC") & (item <= n_items)), nstep.eq(fsm.ongoing("NSTEP") if analog else 0)]
+        if analog:
+            m.d.comb += scanning.eq(fsm.ongoing("SCAN"))
+        m.d.comb += [active.eq(~fsm.ongoing("IDLE") & (prep if analog else 1)),
+                     self.src_bank.eq(Mux(fsm.ongoing("IDLE"), self.t[0], par))]
         return m

@@ -2,10 +2,15 @@
 
 Golden function: ``sim.golden.run_golden`` for one sample: the output layer's
 spike counts over T steps and the predicted class (argmax, ties to the lowest
-index).  Sequence of one inference (``start`` -> ``done``): clear every layer,
-compute the analog first layer's static current once (``PREP``), then for each
-of the T steps run the layers in order (``STEP``), then the argmax over the
-counts.  ``cycles`` holds the clock cycles the inference took.
+index).  Sequence of one inference (``start`` -> ``done``): compute the analog
+first layer's static current once (``PREP``), then ``T + L - 1`` rounds in which
+layer ``l`` computes step ``k - l`` of round ``k`` (``STEP``; a layer's first step
+is ``FIRST``, which starts every state and count from 0, so no clear pass is
+needed): the layers work on consecutive steps at once, each reading the spike
+list its predecessor wrote in the round before (two list banks per layer, by the
+step's parity), and a round ends when its slowest layer is done.  Then the
+argmax over the counts.  Layers that read weights in their steps never share an
+SPRAM block (``hw.cores.plan``).  ``cycles`` holds the clock cycles the inference took.
 
 The sample is written beforehand into the input RAM (``x_*`` port, raw
 fixed-point words); weights in SPRAM are written through the ``ld_*`` port
@@ -22,7 +27,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.cores.layer import CLEAR, PREP, STEP, LayerUnit, _bits
+from hw.cores.layer import FIRST, PREP, STEP, LayerUnit, _bits
 from hw.cores.plan import SPRAM_DEPTH, NetworkPlan
 from hw.cores.weight_bank import WeightBank
 
@@ -65,9 +70,9 @@ class NetworkCore(wiring.Component):
             bank_bits = (banks - 1).bit_length()
             ports.update({"x_wbank": In(bank_bits), "x_rbank": In(bank_bits)})
         super().__init__(ports)
-        # Trace (not a port): the timestep being computed, 0 .. T-1 (with the layers'
-        # ``spike_valid``/``spike_index`` it gives per-layer spike trains).
-        self.step = Signal(range(plan.timesteps + 1), name="step")
+        # Trace (not a port): the round, 0 .. T + L - 2 (layer ``l`` computes step
+        # ``round - l``; each layer's ``step`` trace holds its own).
+        self.step = Signal(range(plan.timesteps + len(plan.layers)), name="step")
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -104,11 +109,12 @@ class NetworkCore(wiring.Component):
                              unit.src_count.eq(plan.n_input)]
             else:
                 prev = units[i - 1]
-                m.d.comb += [prev.spk_raddr.eq(unit.src_addr), unit.src_data.eq(prev.spk_rdata),
-                             unit.src_count.eq(prev.n_spikes)]
+                m.d.comb += [prev.spk_raddr.eq(unit.src_addr), prev.spk_rbank.eq(unit.src_bank),
+                             unit.src_data.eq(prev.spk_rdata), unit.src_count.eq(prev.n_spikes)]
         last = units[-1]
 
-        # SPRAM blocks, shared by the layers' lanes placed in them (one layer runs at a time)
+        # SPRAM blocks, shared by the layers' lanes placed in them (one of them reads at a time:
+        # the analog layer only in PREP, which runs alone)
         for index, banks in plan.spram_blocks.items():
             block = WeightBank(plan.fmt.width, SPRAM_DEPTH, spram=True)
             m.submodules[f"spram{index}"] = block
@@ -119,7 +125,6 @@ class NetworkCore(wiring.Component):
             m.d.comb += [block.waddr.eq(self.ld_addr[:plan.offset_bits]), block.wdata.eq(self.ld_data),
                          block.we.eq(self.ld_en & ~self.busy & (self.ld_addr[plan.offset_bits:] == index))]
 
-        t = self.step
         am_addr = Signal(range(n_out + 1))
         am_valid, am_idx = Signal(), Signal.like(self.pred)
         best = Signal(plan.count_bits)
@@ -129,33 +134,40 @@ class NetworkCore(wiring.Component):
             m.d.sync += self.cycles.eq(self.cycles + 1)
         m.d.sync += self.done.eq(0)
 
-        def command(name: str, layer: int, mode: int, then: str) -> None:
-            with m.State(f"{name}_GO"):
-                m.d.comb += [units[layer].start.eq(1), units[layer].mode.eq(mode)]
-                m.next = f"{name}_WAIT"
-            with m.State(f"{name}_WAIT"):
-                with m.If(units[layer].done):
-                    m.next = then
+        k = self.step                                   # the round
+        last_round = T + n_layers - 2
+        runs = Signal(n_layers)                         # layers with a step in round k
+        pend = Signal(n_layers)                         # started and not done yet
+        for li, unit in enumerate(units):
+            m.d.comb += [unit.t.eq(k - li), runs[li].eq((k >= li) & (k < T + li)),
+                         unit.mode.eq(Mux(k == li, FIRST, STEP))]
+        left = Signal(n_layers)
+        m.d.comb += left.eq(pend & ~Cat(*[u.done for u in units]))
 
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [self.busy.eq(1), self.cycles.eq(1), t.eq(0)]
-                    m.next = "CLEAR0_GO"
-            for i in range(n_layers):
-                nxt = f"CLEAR{i + 1}_GO" if i + 1 < n_layers else (
-                    "PREP_GO" if plan.layers[0].analog else "STEP0_GO")
-                command(f"CLEAR{i}", i, CLEAR, nxt)
-            command("PREP", 0, PREP, "STEP0_GO")
-            for i in range(n_layers):
-                command(f"STEP{i}", i, STEP, f"STEP{i + 1}_GO" if i + 1 < n_layers else "NEXT_T")
-            with m.State("NEXT_T"):
-                with m.If(t == T - 1):
-                    m.d.sync += [am_addr.eq(0), best.eq(0), am_idx.eq(0)]
-                    m.next = "ARGMAX"
-                with m.Else():
-                    m.d.sync += t.eq(t + 1)
-                    m.next = "STEP0_GO"
+                    m.d.sync += [self.busy.eq(1), self.cycles.eq(1), k.eq(0)]
+                    m.next = "PREP_GO" if plan.layers[0].analog else "ROUND_GO"
+            with m.State("PREP_GO"):
+                m.d.comb += [units[0].start.eq(1), units[0].mode.eq(PREP)]
+                m.next = "PREP_WAIT"
+            with m.State("PREP_WAIT"):
+                with m.If(units[0].done):
+                    m.next = "ROUND_GO"
+            with m.State("ROUND_GO"):
+                m.d.comb += [u.start.eq(runs[li]) for li, u in enumerate(units)]
+                m.d.sync += pend.eq(runs)
+                m.next = "ROUND_WAIT"
+            with m.State("ROUND_WAIT"):
+                m.d.sync += pend.eq(left)
+                with m.If(left == 0):
+                    with m.If(k == last_round):
+                        m.d.sync += [am_addr.eq(0), best.eq(0), am_idx.eq(0)]
+                        m.next = "ARGMAX"
+                    with m.Else():
+                        m.d.sync += k.eq(k + 1)
+                        m.next = "ROUND_GO"
             with m.State("ARGMAX"):  # read address am_addr, compare its count one cycle later
                 m.d.sync += [am_addr.eq(am_addr + 1), am_valid.eq(am_addr < n_out),
                              am_idx.eq(am_addr)]

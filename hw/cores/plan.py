@@ -14,9 +14,10 @@ Packing (lossless): when every weight and bias raw of a layer fits in half the
 word (8 bits for Q8.8), one 16-bit word holds two lanes (lane ``2b`` in the low
 byte, ``2b+1`` in the high byte of bank ``b``), so 4 memories feed 8 lanes.
 Physical memories: one per EBR bank, then the SPRAM blocks.  Banks of different
-layers share an SPRAM block (the layers run one after the other), each at its
-own ``base``; the banks of one layer sit in different blocks (they are read in
-the same cycle).  Load address of a bank word: ``index << offset_bits | (base + offset)``.
+layers share an SPRAM block, each at its own ``base``, but never two spike layers
+(they run at the same time, on consecutive steps; the analog layer reads its
+weights only once per sample, alone); the banks of one layer sit in different
+blocks (they are read in the same cycle).  Load address of a bank word: ``index << offset_bits | (base + offset)``.
 """
 
 from __future__ import annotations
@@ -90,6 +91,9 @@ class LayerPlan:
         count: keep per-neuron spike counts (the output layer).
         pack: lanes per 16-bit bank word (2 when all raws fit 8 bits, else 1).
         neuron_stages: pipeline stages of the neuron datapath (``hw.cores.pipeline``).
+        overlap: the next group accumulates while this one's neurons are updated (hold
+            registers, ``P`` more per layer). Spike layers only: the analog layer
+            accumulates once per sample (``PREP``), where they would buy a few cycles.
     """
 
     index: int
@@ -105,6 +109,7 @@ class LayerPlan:
     pack: int = 1
     banks: list[Bank] = field(default_factory=list)
     neuron_stages: int = 1
+    overlap: bool = False
 
     @property
     def n_in(self) -> int:
@@ -153,17 +158,52 @@ class LayerPlan:
         return np.where(word >= 1 << (width - 1), word - (1 << width), word)
 
     @property
+    def acc_stage(self) -> int:
+        """Pipeline stage (cycles after the item's issue) where a term is accumulated."""
+        return 4 if self.analog else 3
+
+    @property
     def command_overhead(self) -> int:
-        """Cycles of a command besides its busy cycles: start, one flush per update stage
-        after the issue (u2, the datapath's extra stages, u3), finish, done handshake."""
+        """Cycles of a command besides its items and updates: start, one flush per update
+        stage after the issue (u2, the datapath's extra stages, u3), finish, done handshake."""
         return 5 + (self.neuron_stages - 1)
 
+    def command_cycles(self, items: int, *, prep: bool = False) -> int:
+        """Cycles of one command, from the core's start strobe to its next command.
+
+        ``items``: spikes in the input list (spike layer ``STEP``) or nonzero inputs
+        (analog ``PREP``); the analog ``STEP`` takes no items (one update per neuron).
+        Each group issues its bias and ``items`` items; a group before the last takes
+        ``max(items + 1, P)`` cycles with overlap, else ``items + P``; the last group's
+        sums reach the accumulators ``acc_stage`` cycles after its last item, then its
+        ``n_out - (groups - 1) * P`` lanes are issued.  :meth:`command_split` splits it.
+        """
+        return sum(self.command_split(items, prep=prep).values())
+
+    def command_split(self, items: int, *, prep: bool = False) -> dict[str, int]:
+        """:meth:`command_cycles` as ``accumulate`` (the groups' item windows; with overlap
+        the updates of all groups but the last run inside them), ``update`` (updates after
+        the last sum) and ``overhead`` (PREP's input scan, the pipeline's fill, the flush
+        of the neuron pipeline, the start/done handshake)."""
+        if self.analog and not prep:
+            return {"accumulate": 0, "update": self.n_out, "overhead": self.command_overhead}
+        n, P = int(items), self.lanes
+        window = max(n + 1, P) if self.overlap else n + P
+        scan = self.n_in + 1 if self.analog else 0          # PREP: list the nonzero inputs
+        return {"accumulate": (self.groups - 1) * window + n + 1,
+                "update": self.n_out - (self.groups - 1) * P,
+                "overhead": scan + self.acc_stage + self.command_overhead}
+
     def acc_width(self, fmt: QFormat) -> int:
-        """Bits of an accumulator that holds the exact sum (never wraps)."""
-        terms = self.n_in + 1
+        """Bits of an accumulator that holds the exact sum (never wraps): ``n_in + 1`` terms
+        (the bias included) of at most ``2**(bits-1)`` in magnitude for weights of
+        ``bits = fmt.width // pack`` bits, times ``2**(fmt.width-1)`` for the analog layer's
+        products (the bias term ``bias << frac_bits`` is smaller), plus the sign."""
+        bits = fmt.width // self.pack
+        largest = 1 << (bits - 1)
         if self.analog:
-            return 2 * fmt.width + math.ceil(math.log2(terms)) + 1
-        return fmt.width + math.ceil(math.log2(terms)) + 1
+            largest <<= fmt.width - 1
+        return ((self.n_in + 1) * largest).bit_length() + 1
 
 
 @dataclass
@@ -261,6 +301,7 @@ class NetworkPlan:
                 ebr += ebr_blocks(w, layer.n_out)                           # static current
             if layer.count:
                 ebr += ebr_blocks(self.count_bits, layer.n_out)
+            ebr += _rom_blocks(layer)                                       # exp tables
             rows.append({"layer": layer.name, "n_in": layer.n_in, "n_out": layer.n_out,
                          "lanes": layer.lanes, "weight_words": layer.n_out * layer.row,
                          "ebr": ebr, "spram_banks": sum(b.spram for b in layer.banks),
@@ -286,32 +327,82 @@ class NetworkPlan:
                                                         self.input_ram_words(self.input_banks()))
         return {"ebr": ebr, "spram": len(self.spram_blocks), "dsp": sum(r["dsp"] for r in table)}
 
-    def cycles(self, spikes_per_step: Sequence[np.ndarray] | None = None) -> int:
+    def cycles(self, spikes_per_step: Sequence[np.ndarray] | None = None,
+               nonzero_inputs: int | None = None) -> int:
         """Clock cycles of one inference (start to done) for given activity.
 
         Parameters:
             spikes_per_step: for each layer, an array ``(T,)`` with the number of its
                 neurons that spiked at each step (``None``: worst case, all spike).
+            nonzero_inputs: inputs of the sample whose raw value is not 0 (the analog
+                layer multiplies only those; ``None``: worst case, all of them).
         """
-        T = self.timesteps
-        # Each layer command costs its busy cycles + its command_overhead.
-        total = 1 + sum(layer.n_out + layer.command_overhead for layer in self.layers)  # start + clear
+        split = self.cycle_split(spikes_per_step, nonzero_inputs)
+        return split["accumulate"] + split["update"] + split["overhead"]
+
+    def cycle_split(self, spikes_per_step: Sequence[np.ndarray] | None = None,
+                    nonzero_inputs: int | None = None) -> dict[str, Any]:
+        """:meth:`cycles` (same parameters) split into ``accumulate``, ``update`` and
+        ``overhead`` (:meth:`LayerPlan.command_split` of PREP and of each round's slowest
+        command; start, argmax and done count as overhead), with ``prep`` (the analog layer's
+        static current), ``rounds`` (the ``T + L - 1`` pipelined rounds: layer ``l``
+        computes step ``k - l`` in round ``k``, and a round lasts as long as its slowest
+        command) and ``bound_by`` (per layer, the rounds it was the slowest in)."""
+        T, L = self.timesteps, len(self.layers)
         first = self.layers[0]
+        split = {"accumulate": 0, "update": 0, "overhead": 1 + self.n_output + 2,   # start, argmax + done
+                 "prep": 0, "rounds": 0, "bound_by": [0] * L}
+
+        def add(part: dict[str, int]) -> int:
+            for key, value in part.items():
+                split[key] += value
+            return sum(part.values())
+
         if first.analog:                                                    # static current
-            total += first.command_overhead + first.groups * (first.n_in + 5) + first.n_out
-        for t in range(T):
-            total += 1                                                      # next step
-            for li, layer in enumerate(self.layers):
-                if layer.analog:
-                    total += layer.n_out + layer.command_overhead
-                else:
-                    s = (self.layers[li - 1].n_out if spikes_per_step is None
-                         else int(spikes_per_step[li - 1][t]))
-                    # per group: bias + s spike items, 4 drain cycles, then its lanes' updates
-                    total += layer.command_overhead + layer.groups * (s + 5) + layer.n_out
-        return total + self.n_output + 2                                   # argmax + done
+            split["prep"] = add(first.command_split(first.n_in if nonzero_inputs is None
+                                                    else nonzero_inputs, prep=True))
+
+        def step(li: int, t: int) -> dict[str, int]:
+            if li == 0:
+                return first.command_split(0 if first.analog else self.n_input)
+            s = (self.layers[li - 1].n_out if spikes_per_step is None
+                 else int(spikes_per_step[li - 1][t]))
+            return self.layers[li].command_split(s)
+
+        for k in range(T + L - 1):
+            parts = {li: step(li, k - li) for li in range(L) if 0 <= k - li < T}
+            slowest = max(parts, key=lambda li: sum(parts[li].values()))   # the first of ties
+            split["bound_by"][slowest] += 1
+            split["rounds"] += add(parts[slowest])
+        return split
+
+    def nonzero_inputs(self, x_raw: np.ndarray) -> np.ndarray:
+        """Per sample, the raw inputs that are not 0 (the ``nonzero_inputs`` of :meth:`cycles`)."""
+        return np.count_nonzero(np.asarray(x_raw).reshape(-1, self.n_input), axis=1)
+
+    def activity_cycles(self, layer_spikes: Sequence[np.ndarray], x_raw: np.ndarray) -> list[int]:
+        """Per sample, :meth:`cycles` for recorded activity.
+
+        Parameters:
+            layer_spikes: one ``(T, batch, n_out)`` spike array per layer (``sim.golden``'s
+                ``layer_spikes`` with ``record=True``, or the RTL's traced trains).
+            x_raw: ``(batch, n_input)`` raw Q8.8 inputs the engine ran (an analog first layer
+                skips the zeros; spike-encoded inputs are not read).
+        """
+        per_step = [np.asarray(ls).sum(axis=2) for ls in layer_spikes]      # (T, batch) per layer
+        batch = per_step[0].shape[1]
+        nonzero = self.nonzero_inputs(x_raw) if self.layers[0].analog else [None] * batch
+        if len(nonzero) != batch:
+            raise ValueError(f"x_raw holds {len(nonzero)} samples, the spike trains {batch}")
+        return [self.cycles([s[:, b] for s in per_step],
+                            None if nonzero[b] is None else int(nonzero[b])) for b in range(batch)]
 
 
+def _rom_blocks(layer: LayerPlan) -> int:
+    """Block RAMs of the layer's neuron datapath: the ``exp`` tables of a pipelined ExpIF/AdEx."""
+    from hw.cores.pipeline import PipelinedDatapath
+
+    return PipelinedDatapath(layer.neuron, layer.neuron_stages).rom_blocks
 
 
 def _multipliers(compiled: Any) -> int:
@@ -357,6 +448,7 @@ def plan_network(
     preload: bool | None = None,
     pack: bool = True,
     neuron_stages: int | None = None,
+    overlap: Sequence[bool] | None = None,
 ) -> NetworkPlan:
     """Lay out dense layers (raw integer weights) on the engine.
 
@@ -375,7 +467,11 @@ def plan_network(
 
     Lanes: ``lanes[i]`` per layer, else ``analog_lanes`` for the (analog) first layer
     and ``spike_lanes`` for the others (twice that when the layer's weights pack),
-    capped at the layer width.
+    capped at the layer width.  ``overlap[i]``: spike layer ``i`` accumulates its next
+    group while the last one is updated (``LayerPlan.overlap``; default: all of them).
+    With neither given, the layers are balanced (:func:`_balance`): the steps of all
+    layers run at once, so a spike layer whose worst-case step is shorter than the
+    slowest layer's gets the fewest lanes (and no overlap) that keep it so.
     Banks move from EBR to SPRAM, largest first, while the EBR estimate exceeds
     ``ebr_budget`` and SPRAM blocks remain (``spram_blocks`` = 0: never).
 
@@ -390,6 +486,7 @@ def plan_network(
     if not weights:
         raise PlanError("a network needs at least one layer")
     layers: list[LayerPlan] = []
+    packable: list[bool] = []
     if not (len(weights) == len(biases) == len(neurons) == len(compiled)):
         raise PlanError("weights, biases, neurons and compiled need one entry per layer")
     for i, (w, b, neuron, comp) in enumerate(zip(weights, biases, neurons, compiled)):
@@ -411,7 +508,21 @@ def plan_network(
                                 states=tuple(neuron.states), inputs=tuple(neuron.inputs),
                                 lanes=p, analog=(i == 0), count=(i == len(weights) - 1),
                                 pack=2 if (pack and p > 1 and fits_half) else 1,
-                                neuron_stages=_neuron_stages(comp, neuron_stages)))
+                                neuron_stages=_neuron_stages(comp, neuron_stages),
+                                overlap=i > 0 and (overlap is None or bool(overlap[i]))))
+        packable.append(pack and fits_half)
+    if lanes is None and overlap is None:
+        defaults = [layer.lanes for layer in layers]
+        _balance(layers, packable)
+        plan = _place(layers, fmt, timesteps, name, spram_blocks, ebr_budget, preload)
+        plan = _widen(plan, packable, defaults, fmt, timesteps, name, spram_blocks, ebr_budget, preload)
+        return plan
+    return _place(layers, fmt, timesteps, name, spram_blocks, ebr_budget, preload)
+
+
+def _place(layers: list[LayerPlan], fmt: QFormat, timesteps: int, name: str, spram_blocks: int,
+           ebr_budget: int | None, preload: bool | None) -> NetworkPlan:
+    """Number the banks and move them from EBR to SPRAM (see :func:`plan_network`)."""
     index = 0
     for layer in layers:
         layer.banks = [Bank(index + k, layer.index, k, layer.bank_depth) for k in range(layer.n_banks)]
@@ -425,8 +536,12 @@ def plan_network(
             if plan.resources()["ebr"] - sum(b.ebr for b in plan.banks if (b.layer, b.lane) in placed) \
                     <= ebr_budget:
                 break
+            # a block holds banks of different layers, but of one spike layer at most: the
+            # spike layers read their weights at the same time (pipelined steps), the
+            # analog layer only in PREP, which runs alone
             fits = [i for i, blk in enumerate(blocks)
-                    if bank.layer not in blk["layers"] and blk["used"] + bank.depth <= SPRAM_DEPTH]
+                    if bank.layer not in blk["layers"] and blk["used"] + bank.depth <= SPRAM_DEPTH
+                    and (bank.layer == 0 or all(li == 0 for li in blk["layers"]))]
             if fits:
                 i = fits[0]
             elif len(blocks) < spram_blocks and bank.depth <= SPRAM_DEPTH:
@@ -453,6 +568,79 @@ def plan_network(
                 index += 1
         layer.banks = banks
     return plan
+
+
+def _balance(layers: list[LayerPlan], packable: Sequence[bool], keep: int | None = None,
+             limit: Sequence[int] | None = None) -> None:
+    """Shrink the spike layers that are not the slowest: all layers compute their steps at
+    once (``NetworkCore``), so one whose worst-case step (every input spiked) stays within
+    the slowest layer's needs no more lanes or overlap than that (fewer accumulators, hold
+    registers and banks).  Each such layer takes the first of (1 bank, no overlap), (1 bank,
+    overlap), (2 banks, no overlap) ... up to its default that stays within the slowest."""
+    worst = _worst
+    bound = max(worst(layer) for layer in layers)
+    for layer, can_pack in zip(layers, packable):
+        if layer.analog or layer.index == keep:
+            continue
+        if limit is not None:   # rebalancing: from the layer's default lanes, with overlap
+            layer.lanes, layer.overlap = limit[layer.index], True
+            layer.pack = 2 if (can_pack and layer.lanes > 1) else 1
+        default = (layer.lanes, layer.pack, layer.overlap)
+        per_bank = 2 if can_pack else 1
+        for banks in range(1, math.ceil(layer.lanes / per_bank) + 1):
+            lanes = min(layer.n_out, banks * per_bank)
+            found = False
+            for ov in (False, True):
+                layer.lanes, layer.overlap = lanes, ov
+                layer.pack = 2 if (can_pack and lanes > 1) else 1
+                if (lanes, layer.pack, ov) == default or worst(layer) <= bound:
+                    found = True
+                    break
+            if found:
+                break
+        else:
+            layer.lanes, layer.pack, layer.overlap = default
+
+
+def _worst(layer: LayerPlan) -> int:
+    """Cycles of the layer's step when every input is active (the analog STEP has no inputs)."""
+    return layer.command_cycles(0 if layer.analog else layer.n_in)
+
+
+def _widen(plan: NetworkPlan, packable: Sequence[bool], defaults: Sequence[int], fmt: QFormat,
+           timesteps: int, name: str, spram_blocks: int, ebr_budget: int | None,
+           preload: bool | None) -> NetworkPlan:
+    """Give the lanes :func:`_balance` took from the other spike layers to the slowest one, a
+    bank at a time, while its step gets shorter and the plan stays within ``ebr_budget``
+    (lanes are accumulators and hold registers: the logic stays about the same); then
+    rebalance the others against its new step."""
+    layers = plan.layers
+    spike = [layer for layer in layers if not layer.analog]
+    if not spike:
+        return plan
+    slowest = max(spike, key=_worst)
+    spare = sum(defaults[layer.index] for layer in spike) - sum(layer.lanes for layer in spike)
+    per_bank = 2 if packable[slowest.index] else 1
+    start = kept = lanes = slowest.lanes
+
+    def use(n: int) -> None:
+        slowest.lanes, slowest.pack = n, (2 if (packable[slowest.index] and n > 1) else 1)
+
+    while True:
+        lanes = min(slowest.n_out, (math.ceil(lanes / per_bank) + 1) * per_bank)
+        if lanes <= kept or lanes - start > spare:
+            break
+        before = _worst(slowest)
+        use(lanes)
+        if _worst(slowest) >= before or (
+                ebr_budget is not None
+                and _place(layers, fmt, timesteps, name, spram_blocks, ebr_budget,
+                           preload).resources()["ebr"] > ebr_budget):
+            break
+        kept = lanes
+    use(kept)
+    _balance(layers, packable, keep=slowest.index, limit=defaults)
+    return _place(layers, fmt, timesteps, name, spram_blocks, ebr_budget, preload)
 
 
 def plan_quantized(qnet: Any, **options: Any) -> NetworkPlan:

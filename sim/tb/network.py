@@ -15,8 +15,9 @@ simulator (no SPRAM: plan it with ``spram_blocks=0``) for small, fast tests.
 With ``trace=True`` both also return every layer's spike train
 (``RTLResult.layer_spikes``), read from the engine's trace signals: each layer
 unit's ``spike_valid``/``spike_index`` (a neuron appended to the step's spike
-list) and the core's ``step``; in the Verilog they are ``layer<i>.spike_valid``,
-``layer<i>.spike_index`` and ``step`` (the hierarchy is kept).
+list) and ``step`` (the step that unit computes: the layers work on consecutive
+steps at once); in the Verilog they are ``layer<i>.spike_valid``,
+``layer<i>.spike_index`` and ``layer<i>.step`` (the hierarchy is kept).
 """
 
 from __future__ import annotations
@@ -44,12 +45,15 @@ class RTLResult:
         layer_spikes: with ``trace=True``, one ``(batch, T, n_out_l)`` int64 array per
             layer: how often neuron ``o`` was appended to the spike list at step ``t``
             (0/1 in a correct engine; ``sim.golden``'s ``layer_spikes`` are ``(T, batch, n)``).
+        x_raw: ``(batch, n_input)`` the raw input words the engine ran (its cycles depend on
+            how many are nonzero: ``NetworkPlan.cycles(..., nonzero_inputs=...)``).
     """
 
     spike_counts: np.ndarray
     predictions: np.ndarray
     cycles: np.ndarray
     layer_spikes: list[np.ndarray] | None = None
+    x_raw: np.ndarray | None = None
 
     def accuracy(self, labels: Any) -> float:
         labels = np.asarray(labels).reshape(-1)
@@ -145,7 +149,7 @@ def run_plan_rtl(plan: Any, x_raw: np.ndarray, *, build_dir: str | Path | None =
         with np.load(out) as res:
             return RTLResult(res["counts"].astype(np.int64), res["pred"].astype(np.int64),
                              res["cycles"].astype(np.int64),
-                             spike_trains(plan, len(x_raw), res["events"]) if trace else None)
+                             spike_trains(plan, len(x_raw), res["events"]) if trace else None, x_raw)
 
 
 def spike_trains(plan: Any, batch: int, events: np.ndarray) -> list[np.ndarray]:
@@ -193,7 +197,7 @@ def simulate_core(plan: Any, x_raw: np.ndarray, *, load: bool = False, trace: bo
     # elaborate here (the simulator takes the fragment) to reach the layer units' trace signals
     fragment = Fragment.get(dut, None)
     units = _layer_units(fragment, len(plan.layers)) if trace else []
-    probes = [sig for u in units for sig in (u.spike_valid, u.spike_index)]
+    probes = [sig for u in units for sig in (u.spike_valid, u.spike_index, u.step)]
     counts, preds, cycles, events = [], [], [], []
 
     async def bench(ctx) -> None:
@@ -217,10 +221,10 @@ def simulate_core(plan: Any, x_raw: np.ndarray, *, load: bool = False, trace: bo
             ctx.set(dut.start, 0)
             if trace:
                 while True:  # values as they were at each clock edge
-                    _, _, done, step, *vals = await ctx.tick().sample(dut.done, dut.step, *probes)
+                    _, _, done, *vals = await ctx.tick().sample(dut.done, *probes)
                     for li in range(len(units)):
-                        if vals[2 * li]:
-                            events.append((i, li, step, vals[2 * li + 1]))
+                        if vals[3 * li]:
+                            events.append((i, li, vals[3 * li + 2], vals[3 * li + 1]))
                     if done:
                         break
             else:
@@ -240,7 +244,7 @@ def simulate_core(plan: Any, x_raw: np.ndarray, *, load: bool = False, trace: bo
     sim.run()
     return RTLResult(np.array(counts, dtype=np.int64), np.array(preds, dtype=np.int64),
                      np.array(cycles, dtype=np.int64),
-                     spike_trains(plan, len(x_raw), np.array(events)) if trace else None)
+                     spike_trains(plan, len(x_raw), np.array(events)) if trace else None, x_raw)
 
 
 HOST_TOPLEVEL = "snn_host"

@@ -5,7 +5,7 @@ weight words for the load port, ``n_out``, ``width``, ``n_layers``, ``trace``) a
 ``SNN_TB_OUT`` (npz written with ``counts``, ``pred``, ``cycles`` and, with ``trace``,
 ``events``: rows ``(sample, layer, step, neuron)``, one per spike appended to a
 layer's spike list, read from the trace signals ``layer<i>.spike_valid`` /
-``layer<i>.spike_index`` and ``step`` once per cycle).  The comparison with the
+``layer<i>.spike_index`` / ``layer<i>.step`` once per cycle).  The comparison with the
 golden model is done by the caller; this bench only runs the hardware.
 """
 
@@ -25,8 +25,8 @@ async def run_samples(dut) -> None:
     x, ld_addr, ld_data = data["x"], data["ld_addr"], data["ld_data"]
     n_out, mask = int(data["n_out"]), (1 << int(data["width"])) - 1
     trace = bool(data["trace"]) if "trace" in data else False
-    probes = [(getattr(dut, f"layer{li}").spike_valid, getattr(dut, f"layer{li}").spike_index)
-              for li in range(int(data["n_layers"]))] if trace else []
+    probes = [(getattr(dut, f"layer{li}").spike_valid, getattr(dut, f"layer{li}").spike_index,
+               getattr(dut, f"layer{li}").step) for li in range(int(data["n_layers"]))] if trace else []
     events: list[tuple[int, int, int, int]] = []
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns", impl="gpi").start())
     for sig in (dut.x_we, dut.start, dut.ld_en, dut.x_waddr, dut.x_wdata, dut.cnt_raddr,
@@ -59,9 +59,9 @@ async def run_samples(dut) -> None:
         dut.start.value = 0
         if trace:  # registered trace signals, sampled between the edges
             while not int(dut.done.value):
-                for li, (valid, index) in enumerate(probes):
+                for li, (valid, index, step) in enumerate(probes):
                     if int(valid.value):
-                        events.append((i, li, int(dut.step.value), int(index.value)))
+                        events.append((i, li, int(step.value), int(index.value)))
                 await FallingEdge(dut.clk)
         else:
             await RisingEdge(dut.done)

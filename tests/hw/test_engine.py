@@ -47,17 +47,24 @@ def test_engine_equals_golden(kind: str, seed: int, n_layers: int) -> None:
 
 def test_cases_cover_the_plan_space() -> None:
     """The cases exercise packed and unpacked banks (analog and spike layers), 1, some and
-    n_out lanes, sizes 1 and 12 (so a change of the generator cannot silently narrow the test)."""
-    packs, lane_kinds, sizes = set(), set(), set()
+    n_out lanes, sizes 1 and 12, spike layers with and without overlap, zero inputs (so a
+    change of the generator cannot silently narrow the test)."""
+    packs, lane_kinds, sizes, overlaps = set(), set(), set(), set()
+    zero_inputs = 0
     for kind, seed, n_layers in CASES:
-        plan = make_case([kind] * n_layers, seed).plan
-        for layer in plan.layers:
+        case = make_case([kind] * n_layers, seed)
+        for layer in case.plan.layers:
             packs.add((layer.analog, layer.pack))
             lane_kinds.add("one" if layer.lanes == 1 else "all" if layer.lanes == layer.n_out else "some")
             sizes.update({layer.n_in, layer.n_out})
+            if not layer.analog and layer.lanes > 1:
+                overlaps.add(layer.overlap)
+        zero_inputs += int(np.sum(Q8_8.quantize(case.x) == 0))
     assert packs == {(True, 1), (True, 2), (False, 1), (False, 2)}, packs
     assert lane_kinds == {"one", "some", "all"}, lane_kinds
     assert {1, 12} <= sizes, sizes
+    assert overlaps == {False, True}, overlaps        # spike layers with and without hold registers
+    assert zero_inputs > 0                            # the analog layer's zero skipping runs
 
 
 def test_mixed_kinds_in_one_network() -> None:
@@ -100,3 +107,53 @@ def test_engine_long_run() -> None:
     rtl, golden = run_case(case)
     assert sum(saturated_currents(case.qnet, case.x, golden)) > 0
     check_against_golden(case.plan, case.qnet, rtl, golden)
+
+
+def _digits_shaped_plan(**options):
+    """A random 64-128-128-10 LIF net with 8-bit raws (packable, like the trained digits net)."""
+    rng = np.random.default_rng(1)
+    layers, n_in = [], 64
+    for i, n_out in enumerate((128, 128, 10)):
+        layers.append(Dense(f"l{i}", rng.uniform(-0.2, 0.2, (n_out, n_in)), rng.uniform(-0.2, 0.2, n_out),
+                            neuron("lif")))
+        n_in = n_out
+    qnet = quantize_network(Network(layers, (64,), timesteps=25), Q8_8)
+    return plan_quantized(qnet, analog_lanes=4, spike_lanes=4, **options)
+
+
+def test_default_plan_balances_the_pipelined_layers() -> None:
+    """Without explicit lanes, the small output layer gives its lanes to the slowest layer (the
+    layers' steps run at once): fewer lanes there, more in the 128x128 layer, no more in total,
+    and the shrunk layer's worst-case step still within the slowest layer's; with the EBR
+    budget and SPRAM of the UP5K the widened layer still fits."""
+    def worst(layer):
+        return layer.command_cycles(0 if layer.analog else layer.n_in)
+
+    fixed = _digits_shaped_plan(lanes=[4, 8, 8])
+    plan = _digits_shaped_plan(spram_blocks=4, ebr_budget=30)
+    hidden, out = plan.layers[1], plan.layers[2]
+    assert out.lanes < 8 and not out.overlap, (out.lanes, out.overlap)
+    assert hidden.lanes > 8 and hidden.overlap, hidden.lanes
+    assert hidden.lanes + out.lanes <= 16
+    assert worst(out) <= worst(hidden)
+    assert plan.resources()["ebr"] <= 30 and plan.resources()["spram"] <= 4
+    assert plan.cycles() < fixed.cycles()
+    # explicit lanes or overlap: the plan takes them as given
+    assert [layer.lanes for layer in fixed.layers] == [4, 8, 8]
+    assert all(layer.overlap for layer in fixed.layers[1:])
+    kept = _digits_shaped_plan(overlap=[False, True, False])
+    assert [layer.overlap for layer in kept.layers] == [False, True, False]
+
+
+def test_pipelined_rounds_in_the_cycle_model() -> None:
+    """``NetworkPlan.cycles``: a round lasts as long as its slowest layer (the layers compute
+    consecutive steps at once), and zero inputs shorten only the analog layer's PREP."""
+    plan = _digits_shaped_plan(lanes=[4, 8, 8])
+    T = plan.timesteps
+    spikes = [np.full(T, 20), np.full(T, 15), np.full(T, 1)]
+    steps = [plan.layers[0].command_cycles(0), plan.layers[1].command_cycles(20),
+             plan.layers[2].command_cycles(15)]
+    prep = plan.layers[0].command_cycles(30, prep=True)
+    rounds = steps[0] + max(steps[:2]) + (T - 2) * max(steps) + max(steps[1:]) + steps[2]
+    assert plan.cycles(spikes, nonzero_inputs=30) == 1 + prep + rounds + plan.n_output + 2
+    assert plan.cycles(spikes, 0) < plan.cycles(spikes, 30) < plan.cycles(spikes) == plan.cycles(spikes, 64)

@@ -11,7 +11,7 @@ from hw.fixed import Q8_8
 from hw.ir import Dense, Network, Neuron
 from hw.pixels import decode, encode
 from hw.quantize import quantize_network
-from sim.golden import run_golden
+from sim.golden import prepare_input, run_golden
 from sim.tb.host_stream import run_stream
 from sim.tb.network import run_host_session
 from sw.host import ProtocolError, SNNDevice
@@ -70,8 +70,7 @@ def test_host_driver_against_simulated_uart(tmp_path):
 def _activity_cycles(plan, qnet, x):
     """Compute cycles of each sample from the golden model's spike activity (as hw.build does)."""
     g = run_golden(qnet, x, record=True, progress=False)
-    per_layer = [ls.sum(axis=2) for ls in g.layer_spikes]
-    return g, [plan.cycles([s[:, b] for s in per_layer]) for b in range(len(x))]
+    return g, plan.activity_cycles(g.layer_spikes, Q8_8.quantize(prepare_input(qnet.network, x)))
 
 
 def _frames(command, codes, n_in):
@@ -121,7 +120,7 @@ def test_stream_small_network(tmp_path):
 def test_stream_overrun_is_refused(tmp_path):
     """A host that keeps three frames in flight on two banks: the frames that find both banks
     taken are dropped and answered 'O'; the others still equal the golden model."""
-    net = _small_network(timesteps=40)   # compute (~1800 cycles) slower than a frame (480)
+    net = _small_network(timesteps=100)  # compute (~1650-1950 cycles) slower than three frames (480 each)
     qnet = quantize_network(net, Q8_8)
     plan = plan_quantized(qnet, lanes=[2, 2], preload=False)
     codes = np.random.default_rng(5).integers(0, 256, (3, 5))
@@ -129,10 +128,10 @@ def test_stream_overrun_is_refused(tmp_path):
     # frame 2 arrives while sample 0 computes and sample 1 waits: refused at once, before their replies
     (phase,) = run_stream(plan, [_frames("p", codes, 5)], divisor=8, banks=2, window=3, build_dir=tmp_path)
     assert phase.replies[0] == b"O"
-    replies = [protocol.parse_reply(r, 3, 40) for r in phase.replies[1:]]
+    replies = [protocol.parse_reply(r, 3, 100) for r in phase.replies[1:]]
     np.testing.assert_array_equal([r.spike_counts for r in replies], golden.spike_counts)
     with pytest.raises(ProtocolError, match="in flight"):
-        protocol.parse_reply(phase.replies[0], 3, 40)
+        protocol.parse_reply(phase.replies[0], 3, 100)
 
 
 @pytest.mark.slow
