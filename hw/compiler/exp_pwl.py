@@ -13,6 +13,28 @@ on integers::
 Below ``x_lo`` the result is ``base[0]`` (0), above ``x_hi`` it is
 ``base[n_seg]`` (the saturated maximum).  Relative error vs ``math.exp`` is
 about ``h**2/8`` (0.2 % for h = 1/8) plus the format's rounding.
+
+**Parts.**  The same function is also a chain of smaller operations (:data:`EXP_PARTS`,
+:meth:`ExpTable.compose`), so a pipeline can put registers inside ``exp``:
+
+==============  ===========================================================================
+part            value (raw integers; ``s`` = ``seg_shift``)
+==============  ===========================================================================
+``exp_off``     ``d = clamp(x, x_lo, x_hi) - x_lo`` (range reduction)
+``exp_base``    ``base[d >> s]`` (segment select, ROM)
+``exp_delta``   ``delta[d >> s]`` (ROM)
+``exp_pp``      ``delta * (r & bits lo..hi-1)`` with ``r = d & (2**s - 1)`` (partial products;
+                the first chunk also adds ``(base << s) + half``, which is ``(base << s) | half``)
+``exp_sum``     ``a + b`` (exact)
+``exp_fit``     ``fit(acc >> s)``; with a second operand ``base`` (banker's rounding, where
+                ties depend on ``base``'s parity): ``fit(base + shift_round(acc, s))``
+==============  ===========================================================================
+
+For ``nearest`` and ``truncate`` rounding ``base + shift_round(p, s) ==
+(p + (base << s) + half) >> s`` exactly (``half`` = ``2**(s-1)`` for nearest, 0 for
+truncate), so ``exp_fit`` is a plain shift; :meth:`ExpTable.eval_np` and
+:meth:`ExpTable.eval_hdl` are :meth:`ExpTable.compose` of the parts, and
+``hw.compiler.graph.lower_exp`` builds the same parts as graph nodes.
 """
 
 from __future__ import annotations
@@ -20,12 +42,27 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any, Callable
 
 import numpy as np
 
 from hw.fixed import QFormat, hdl_narrow_product
 
-__all__ = ["ExpTable", "exp_table"]
+__all__ = ["EXP_PARTS", "ExpTable", "exp_table", "signed_width"]
+
+EXP_PARTS: tuple[str, ...] = ("exp_off", "exp_base", "exp_delta", "exp_pp", "exp_sum", "exp_fit")
+"""The operations :meth:`ExpTable.compose` cuts ``exp`` into (see the module docstring)."""
+
+PP_CHUNK = 4
+"""Terms (partial products, plus the base in the first chunk) summed by one ``exp_pp``: two adder levels."""
+
+Part = Callable[..., Any]
+"""``part(op, attr, *args)`` -> a value of the part ``op`` (one backend of :meth:`ExpTable.compose`)."""
+
+
+def signed_width(lo: int, hi: int) -> int:
+    """Bits of the narrowest signed integer that holds every value in ``[lo, hi]``."""
+    return max(1, max(int(hi), -int(lo) - 1).bit_length() + 1)
 
 
 @dataclass(frozen=True)
@@ -52,38 +89,150 @@ class ExpTable:
     def x_hi(self) -> int:
         return self.x_lo + (self.n_seg << self.seg_shift)
 
+    @property
+    def folds_rounding(self) -> bool:
+        """Whether ``base`` and the rounding constant join the partial-product sum (not banker's)."""
+        return self.fmt.rounding != "banker"
+
+    @property
+    def round_const(self) -> int:
+        """The constant added below ``base << seg_shift`` when rounding is folded (``half`` or 0)."""
+        if self.seg_shift == 0 or self.fmt.rounding != "nearest":
+            return 0
+        return 1 << (self.seg_shift - 1)
+
+    @property
+    def pp_chunks(self) -> tuple[tuple[int, int], ...]:
+        """The bit ranges ``(lo, hi)`` of ``r`` summed by each ``exp_pp`` (at most :data:`PP_CHUNK` terms)."""
+        s = self.seg_shift
+        first = PP_CHUNK - 1 if self.folds_rounding else PP_CHUNK
+        edges = [0] + list(range(min(first, s), s, PP_CHUNK)) + [s]
+        return tuple((a, b) for a, b in zip(edges, edges[1:]) if b > a)
+
+    # -- the structure ----------------------------------------------------
+    def compose(self, x: Any, part: Part) -> Any:
+        """``exp(x)`` as a chain of parts: ``part(op, attr, *args)`` builds each (any backend).
+
+        The numpy, HDL and graph versions of ``exp`` all come from this one function.
+        """
+        d = part("exp_off", None, x)
+        base = part("exp_base", None, d)
+        if self.seg_shift == 0:
+            return part("exp_fit", None, base)
+        delta = part("exp_delta", None, d)
+        fold = self.folds_rounding
+        terms = [part("exp_pp", chunk, delta, d, *((base,) if fold and i == 0 else ()))
+                 for i, chunk in enumerate(self.pp_chunks)]
+        while len(terms) > 1:  # balanced tree of exact sums
+            terms = [part("exp_sum", None, *terms[i:i + 2]) if i + 1 < len(terms) else terms[i]
+                     for i in range(0, len(terms), 2)]
+        return part("exp_fit", None, terms[0]) if fold else part("exp_fit", None, terms[0], base)
+
+    # -- numpy ------------------------------------------------------------
+    def part_np(self, op: str, attr: Any, args: list) -> np.ndarray:
+        """Raw int64 value of one part (see the module docstring) for int64 operands ``args``."""
+        fmt, s = self.fmt, self.seg_shift
+        a = [np.asarray(v, dtype=np.int64) for v in args]
+        if op == "exp_off":
+            return np.clip(a[0], self.x_lo, self.x_hi) - self.x_lo
+        if op == "exp_base":
+            return np.asarray(self.base, dtype=np.int64)[a[0] >> s]
+        if op == "exp_delta":
+            return np.asarray(self.delta, dtype=np.int64)[a[0] >> s]
+        if op == "exp_pp":
+            lo, hi = attr
+            mask = (1 << hi) - (1 << lo)
+            out = a[0] * (a[1] & mask)
+            if len(a) == 3:
+                out = out + (a[2] << s) + self.round_const
+            return out
+        if op == "exp_sum":
+            return a[0] + a[1]
+        if op == "exp_fit":
+            if len(a) == 1:
+                return fmt.fit(a[0] >> s)
+            return fmt.fit(a[1] + fmt.shift_round(a[0], s))
+        raise AssertionError(f"unknown exp part {op}")
+
     def eval_np(self, x: np.ndarray) -> np.ndarray:
         """Raw ``exp(x)`` for raw int64 ``x`` (vectorised)."""
-        fmt = self.fmt
-        d = np.clip(np.asarray(x, dtype=np.int64), self.x_lo, self.x_hi) - self.x_lo
-        k = d >> self.seg_shift
-        r = d & ((1 << self.seg_shift) - 1)
-        base = np.asarray(self.base, dtype=np.int64)[k]
-        delta = np.asarray(self.delta, dtype=np.int64)[k]
-        return fmt.fit(base + fmt.shift_round(delta * r, self.seg_shift))
+        return self.compose(np.asarray(x, dtype=np.int64), lambda op, attr, *a: self.part_np(op, attr, list(a)))
+
+    # -- value ranges (register widths) -----------------------------------
+    def part_range(self, op: str, attr: Any, args: list[tuple[int, int]]) -> tuple[int, int]:
+        """``(min, max)`` of one part's value given its operands' ranges (for register widths)."""
+        fmt, s = self.fmt, self.seg_shift
+        if op == "exp_off":
+            return 0, self.x_hi - self.x_lo
+        if op == "exp_base":
+            return min(self.base), max(self.base)
+        if op == "exp_delta":
+            return min(self.delta), max(self.delta)
+        if op == "exp_pp":
+            lo, hi = attr
+            m = (1 << hi) - (1 << lo)
+            (dlo, dhi) = args[0]
+            out = (min(0, dlo * m), max(0, dhi * m))
+            if len(args) == 3:
+                (blo, bhi) = args[2]
+                out = (out[0] + (blo << s) + self.round_const, out[1] + (bhi << s) + self.round_const)
+            return out
+        if op == "exp_sum":
+            return args[0][0] + args[1][0], args[0][1] + args[1][1]
+        if op == "exp_fit":
+            return fmt.min_raw, fmt.max_raw
+        raise AssertionError(f"unknown exp part {op}")
+
+    def part_width(self, op: str, attr: Any, args: list[tuple[int, int]]) -> int:
+        """Signed bits of one part's value (see :meth:`part_range`); ``exp_fit`` is ``fmt.width``."""
+        if op == "exp_fit":
+            return self.fmt.width
+        return signed_width(*self.part_range(op, attr, args))
+
+    # -- HDL --------------------------------------------------------------
+    def part_hdl(self, op: str, attr: Any, args: list):
+        """Amaranth expression of one part for operand values ``args`` (signed, wide enough)."""
+        from amaranth.hdl import Array, Cat, Const, Mux, signed
+
+        fmt, s = self.fmt, self.seg_shift
+        span = self.x_hi - self.x_lo
+        if op == "exp_off":
+            x = args[0]
+            diff = x - self.x_lo  # computed alongside `x > x_hi`, not after the clamp: one carry chain
+            return Mux(diff[-1], 0, Mux(x > self.x_hi, span, diff))[:max(1, span.bit_length())]
+        if op in ("exp_base", "exp_delta"):
+            table = self.rom(op)
+            wv = signed_width(min(table), max(table))  # narrow ROMs: smaller muxes
+            return Array(Const(v, signed(wv)) for v in table)[self.rom_address(args[0])]
+        if op == "exp_pp":
+            lo, hi = attr
+            r = args[1][lo:hi]  # unsigned bits of the offset inside the segment
+            if len(args) == 3:  # the first chunk (lo = 0): base << s joins the adder tree
+                if self.round_const:  # + half: the constant fills base's zero low bits
+                    return hdl_narrow_product(args[0], r, addend=(
+                        Cat(Const(self.round_const, s), args[2]).as_signed(), 0)).shift_left(lo)
+                return hdl_narrow_product(args[0], r, addend=(args[2], s - lo)).shift_left(lo)
+            return hdl_narrow_product(args[0], r).shift_left(lo)
+        if op == "exp_sum":
+            return args[0] + args[1]
+        if op == "exp_fit":
+            if len(args) == 1:
+                return fmt.hdl_fit(args[0] >> s)
+            return fmt.hdl_fit(args[1] + fmt.hdl_shift_round(args[0], s))
+        raise AssertionError(f"unknown exp part {op}")
+
+    def rom(self, op: str) -> tuple[int, ...]:
+        """The table the ROM part ``op`` (``exp_base`` or ``exp_delta``) reads."""
+        return self.base if op == "exp_base" else self.delta
+
+    def rom_address(self, d):
+        """The ROM address (segment ``k``) bits of the offset ``d`` (an Amaranth value)."""
+        wk = max(1, ((self.x_hi - self.x_lo) >> self.seg_shift).bit_length())
+        return d[self.seg_shift:self.seg_shift + wk]
 
     def eval_hdl(self, x):
         """Amaranth expression of the same function for a signed ``fmt.width`` value ``x``."""
-        from amaranth.hdl import Array, Const, Mux, signed
-
-        fmt = self.fmt
-        span = self.x_hi - self.x_lo
-        diff = x - self.x_lo  # computed alongside `x > x_hi`, not after the clamp: one carry chain
-        d = Mux(diff[-1], 0, Mux(x > self.x_hi, span, diff))[:max(1, span.bit_length())]
-        k = d[self.seg_shift:]
-        wb = max(v.bit_length() for v in self.base) + 1      # narrow ROMs: smaller muxes
-        wd = max(abs(v).bit_length() for v in self.delta) + 1  # and partial products
-        base = Array(Const(v, signed(wb)) for v in self.base)[k]
-        delta = Array(Const(v, signed(wd)) for v in self.delta)[k]
-        if self.seg_shift == 0:
-            return fmt.hdl_fit(base)
-        r = d[:self.seg_shift]
-        if fmt.rounding == "banker":  # ties to even depend on base's parity: round, then add
-            return fmt.hdl_fit(base + fmt.hdl_shift_round(hdl_narrow_product(delta, r), self.seg_shift))
-        # base + shift_round(p, s) == shift_round((base << s) + p, s) exactly for floor and
-        # half-up rounding: base becomes one more term of the partial-product adder tree
-        scaled = hdl_narrow_product(delta, r, addend=(base, self.seg_shift))
-        return fmt.hdl_fit(fmt.hdl_shift_round(scaled, self.seg_shift))
+        return self.compose(x, lambda op, attr, *a: self.part_hdl(op, attr, list(a)))
 
 
 @lru_cache(maxsize=None)

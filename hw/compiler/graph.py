@@ -16,6 +16,8 @@ shr k       ``fmt.fit(fmt.shift_round(a, k))``
 shl k       ``fmt.fit(a << k)``
 min, max    exact
 exp         :class:`hw.compiler.exp_pwl.ExpTable` (piecewise linear)
+exp_*       the parts of ``exp`` (:data:`hw.compiler.exp_pwl.EXP_PARTS`), made only by
+            :func:`lower_exp` for the pipeline; their values may be wider than ``fmt``
 cmp         bool ``a OP b`` for OP in ``> >= < <= == !=``
 select      ``b ? a : 0`` (a bool times a value: no multiplier)
 mux         ``b ? a : c`` (the reset of the continuous form)
@@ -28,15 +30,15 @@ The HDL twin of :func:`evaluate` is :func:`hw.cores.neuron.hdl_evaluate`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from hw.fixed import FixedOverflowError, QFormat
 
-from .exp_pwl import exp_table
+from .exp_pwl import EXP_PARTS, exp_table
 
-__all__ = ["Node", "evaluate", "topo_order", "const_factor", "CMP_OPS"]
+__all__ = ["Node", "evaluate", "topo_order", "const_factor", "lower_exp", "hdl_width", "CMP_OPS"]
 
 CMP_OPS = (">", ">=", "<", "<=", "==", "!=")
 
@@ -54,6 +56,8 @@ class Node:
         src: source snippet, for error messages.
         fval: the float value before quantization (``const``), or the constant factor a
             ``shr``/``shl`` stands for when it came from a multiplication (so it can be folded).
+        width: signed bits of the value in hardware when it is not the format's width
+            (the ``exp_*`` parts of :func:`lower_exp`); ``None``: ``fmt.width``.
     """
 
     op: str
@@ -62,6 +66,7 @@ class Node:
     attr: int | str | None = None
     src: str = ""
     fval: float | None = field(default=None)
+    width: int | None = field(default=None)
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(a) for a in self.args)
@@ -92,6 +97,42 @@ def topo_order(roots: list[Node]) -> list[Node]:
     for r in roots:
         visit(r)
     return order
+
+
+def hdl_width(node: Node, fmt: QFormat) -> int:
+    """Bits of ``node``'s value in hardware: 1 for ``bool``, else ``node.width`` or ``fmt.width`` (signed)."""
+    if node.kind == "bool":
+        return 1
+    return node.width if node.width is not None else fmt.width
+
+
+def lower_exp(roots: list[Node], fmt: QFormat) -> list[Node]:
+    """The same graph with every ``exp`` replaced by its parts (``exp_off`` ... ``exp_fit``).
+
+    The parts come from :meth:`hw.compiler.exp_pwl.ExpTable.compose`, so the lowered graph
+    evaluates bit-identically (numpy and HDL); each part's node carries the width its values
+    need, so a pipeline can register between them.  Nodes without an ``exp`` below them are
+    returned as they are; a graph without ``exp`` comes back unchanged.
+    """
+    table = exp_table(fmt)
+    full = (fmt.min_raw, fmt.max_raw)
+    new: dict[int, Node] = {}
+    ranges: dict[int, tuple[int, int]] = {}
+    for node in topo_order(roots):
+        args = tuple(new[id(a)] for a in node.args)
+        if node.op == "exp":
+            def part(op: str, attr, *operands: Node, src: str = node.src) -> Node:
+                rs = [ranges.get(id(a), full) for a in operands]
+                out = Node(op, tuple(operands), "fixed", attr, src, width=table.part_width(op, attr, rs))
+                ranges[id(out)] = table.part_range(op, attr, rs)
+                return out
+
+            new[id(node)] = table.compose(args[0], part)
+        elif all(a is b for a, b in zip(args, node.args)):
+            new[id(node)] = node
+        else:
+            new[id(node)] = replace(node, args=args)
+    return [new[id(r)] for r in roots]
 
 
 def const_factor(node: Node) -> tuple[int, int] | None:
@@ -139,6 +180,8 @@ def _eval_node(node: Node, v: list[np.ndarray], fmt: QFormat, env: dict[str, np.
         return np.maximum(v[0], v[1])
     if op == "exp":
         return exp_table(fmt).eval_np(v[0])
+    if op in EXP_PARTS:
+        return exp_table(fmt).part_np(op, node.attr, v)
     if op == "cmp":
         return _cmp(node.attr, v[0], v[1])
     if op == "select":

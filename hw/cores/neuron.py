@@ -24,8 +24,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.compiler.exp_pwl import exp_table
-from hw.compiler.graph import Node, const_factor, topo_order
+from hw.compiler.exp_pwl import EXP_PARTS, exp_table
+from hw.compiler.graph import Node, const_factor, hdl_width, topo_order
 from hw.fixed import QFormat
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -61,6 +61,8 @@ def _hdl_node(node: Node, v: list, fmt: QFormat, env: dict):
         return Mux(v[0] > v[1], v[0], v[1])
     if op == "exp":
         return exp_table(fmt).eval_hdl(v[0])
+    if op in EXP_PARTS:  # the parts of a lowered exp (hw.compiler.graph.lower_exp)
+        return exp_table(fmt).part_hdl(op, node.attr, v)
     if op == "cmp":
         a, b = v
         return {">": a > b, ">=": a >= b, "<": a < b, "<=": a <= b, "==": a == b, "!=": a != b}[node.attr]
@@ -78,7 +80,8 @@ def _hdl_node(node: Node, v: list, fmt: QFormat, env: dict):
 def hdl_evaluate(m: Module, roots: list[Node], env: dict, fmt: QFormat, prefix: str = "t") -> list:
     """Add combinational logic computing ``roots`` to ``m``; returns one signal per root.
 
-    ``env`` maps every ``var`` name to a signed ``fmt.width`` Amaranth value.
+    ``env`` maps every ``var`` name to a signed Amaranth value (``fmt.width`` bits, or the
+    node's ``width`` for the parts of a lowered ``exp``).
     Each operation gets its own named signal (``<prefix><n>_<op>``) so the
     Verilog reads like the graph.
     """
@@ -89,7 +92,7 @@ def hdl_evaluate(m: Module, roots: list[Node], env: dict, fmt: QFormat, prefix: 
         if node.op in ("const", "var"):
             values[id(node)] = expr
             continue
-        shape = signed(fmt.width) if node.kind == "fixed" else 1
+        shape = signed(hdl_width(node, fmt)) if node.kind == "fixed" else 1
         sig = Signal(shape, name=f"{prefix}{i}_{node.op}")
         m.d.comb += sig.eq(expr)
         values[id(node)] = sig

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth import ClockDomain, Module, Signal, signed
-from amaranth.sim import Simulator
 
 from hw.compiler import compile_neuron
-from hw.cores.pipeline import PipelinedDatapath, auto_stages, levels, stage_of
+from hw.cores.pipeline import auto_stages, levels, stage_of
 from hw.fixed import Q8_8
 from hw.ir import Neuron
+from sim.tb.datapath_sim import simulate_datapath
 from sw.training.equations import CELL_EQUATIONS
 
 N = 40
@@ -26,31 +25,7 @@ def _compiled(kind: str):
 
 
 def _run(nrn, stages: int, env_raw: dict[str, np.ndarray]):
-    m = Module()
-    m.domains.sync = ClockDomain()   # a 1-stage datapath has no registers of its own
-    w = nrn.fmt.width
-    ins = {name: Signal(signed(w), name=f"x_{name}") for name in env_raw}
-    dp = PipelinedDatapath(nrn, stages)
-    outs, spike = dp.build(m, dict(ins))
-    got = {s: [] for s in nrn.states}
-    got["spike"] = []
-    lat = dp.latency
-
-    async def bench(ctx):
-        for i in range(N + lat):
-            for name, sig in ins.items():
-                ctx.set(sig, int(env_raw[name][min(i, N - 1)]))
-            if i >= lat:
-                for s in nrn.states:
-                    got[s].append(ctx.get(outs[s]))
-                got["spike"].append(ctx.get(spike))
-            await ctx.tick()
-
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    return got
+    return simulate_datapath(nrn, stages, env_raw)[0]
 
 
 @pytest.mark.parametrize("kind", ["lif", "synaptic", "adex"])
