@@ -21,11 +21,13 @@ What differs from the silicon, on purpose:
   would take millions of gate-level cycles to send over the UART, so each
   ``SB_SPRAM256KA`` model reads its words from a hex file at time 0
   (``$readmemh``, file chosen per instance by a ``defparam`` in the harness;
-  words outside the image stay ``x`` as on power-up).  The testbench then sends
-  an empty load frame (count 0, no write) so the device counts as loaded, and
-  at the end the harness dumps every SPRAM, which must still hold the image
-  (a boot loader or stray write that touched it fails the run).  The UART load
-  path itself is covered by the RTL host-link tests.
+  words outside the image stay ``x`` as on power-up).  Banks outside SPRAM that
+  the bitstream lacks (EBR lanes of a layer whose other lanes are in SPRAM) are
+  sent over the UART in real ``'W'`` frames (:func:`uart_load_frames`); with
+  none, the testbench sends an empty load frame (count 0, no write) so the
+  device counts as loaded.  At the end the harness dumps every SPRAM, which must
+  still hold the image (a boot loader or stray write that touched it fails the
+  run).  The UART path into SPRAM itself is covered by the RTL host-link tests.
 * Cell inputs left unconnected in the netlist are tied to the values the
   silicon (and yosys's models, through their default assignments) give them;
   Icarus 11 cannot parse those defaults, so the models are read with
@@ -52,6 +54,8 @@ NETLIST_TOP = "snn_top"
 HARNESS_TOP = "snn_netlist_tb"
 """Top module of the generated harness around the netlist."""
 
+# the harness pins stay visible to cocotb when Verilator hides the rest (run_cocotb(public_all=False))
+_PUBLIC = "/*verilator public_flat_rw*/"
 _LAYOUT_KEYS = ("layer", "n_in", "n_out", "lanes", "weight_words", "spram_banks")
 _PLL_INPUT = {"SB_PLL40_PAD": "PACKAGEPIN", "SB_PLL40_CORE": "REFERENCECLK"}
 _LOGIC_CELL = re.compile(r"^(SB_LUT4|SB_CARRY|SB_DFF\w*)$")
@@ -186,7 +190,8 @@ def _clock_port(netlist: dict[str, Any]) -> str:
 def _harness(path: Path, ports: dict[str, Any], clock: str, rx: str, tx: str,
              spram_files: dict[str, Path]) -> Path:
     lines = ["`timescale 1ns / 1ps", "// sim.tb.netlist harness: pins of the netlist as plain wires",
-             f"module {HARNESS_TOP}(input clk, input rx, output tx, input dump);"]
+             f"module {HARNESS_TOP}(input clk {_PUBLIC}, input rx {_PUBLIC}, output tx {_PUBLIC}, "
+             f"input dump {_PUBLIC});"]
     conns = []
     for name, port in ports.items():
         width = len(port["bits"])
@@ -237,6 +242,23 @@ def spram_images(plan: Any, *, corrupt: tuple[int, int] | None = None) -> dict[i
     return out
 
 
+def uart_load_frames(plan: Any) -> list[tuple[int, np.ndarray]]:
+    """The ``'W'`` frames (start load address, raw words) the bench sends over the UART: every
+    bank the bitstream lacks that is not in SPRAM (EBR banks of a loaded layer; the SPRAM blocks
+    come from the backdoor image), split at the protocol's frame size."""
+    from sw.host.protocol import MAX_LOAD_WORDS
+
+    frames = []
+    for layer in plan.layers:
+        for bank in layer.banks:
+            if bank.preload or bank.spram:
+                continue
+            start, words = plan.load_address(bank), layer.bank_words(bank.lane, plan.fmt.width)
+            for k in range(0, len(words), MAX_LOAD_WORDS):
+                frames.append((start + k, np.asarray(words[k:k + MAX_LOAD_WORDS], dtype=np.int64)))
+    return frames
+
+
 def _write_hex(path: Path, words: dict[int, int]) -> Path:
     lines, last = [], None
     for a in sorted(words):
@@ -271,8 +293,9 @@ def write_sim_netlist(build_dir: str | Path, dest: str | Path, plan: Any | None 
         plan: the build's plan; with SPRAM blocks in it their images are preloaded (backdoor).
         corrupt: see :func:`spram_images`.
         simulator: the simulator the cell models are written for (see :func:`cell_models`).
-        inline_logic: inline the logic cells' models into the netlist (see :func:`logic_cells`);
-            experimental: on the digits build the inlined netlist did not answer on Icarus yet.
+        inline_logic: inline the logic cells' models into the netlist (see :func:`logic_cells`):
+            for Verilator, which then compiles one flat module; Icarus runs the inlined digits
+            netlist far slower than the instances, so it keeps them.
     """
     from hw import toolchain
 
@@ -354,7 +377,7 @@ def rebuild_plan(network: Any, build_dir: str | Path, lanes: Sequence[int] | Non
 
 
 def run_netlist(build_dir: str | Path, network: Any, x: Any, *, lanes: Sequence[int] | None = None,
-                sim_dir: str | Path | None = None, simulator: str = "icarus",
+                sim_dir: str | Path | None = None, simulator: str = "verilator",
                 corrupt: tuple[int, int] | None = None, timeout_cycles: int | None = None) -> Any:
     """Run real-valued samples ``x`` through the netlist of the build in ``build_dir``.
 
@@ -364,7 +387,8 @@ def run_netlist(build_dir: str | Path, network: Any, x: Any, *, lanes: Sequence[
         x: ``(batch, n_input)`` samples, as for ``sim.golden.run_golden``.
         lanes: the ``lanes`` the build was given.
         sim_dir: where the simulation files go (a temporary folder if ``None``).
-        simulator: ``"icarus"`` or ``"verilator"``.
+        simulator: ``"verilator"`` (default: the netlist with its logic cells inlined, about
+            200x Icarus on the digits build) or ``"icarus"`` (cells as instances).
         corrupt: see :func:`spram_images` (negative tests).
         timeout_cycles: clock cycles the bench waits for one reply (default: worst case + UART).
 
@@ -381,27 +405,40 @@ def run_netlist(build_dir: str | Path, network: Any, x: Any, *, lanes: Sequence[
 
 
 def run_netlist_raw(build_dir: str | Path, plan: Any, report: dict, x_raw: np.ndarray, *,
-                    sim_dir: str | Path | None = None, simulator: str = "icarus",
-                    corrupt: tuple[int, int] | None = None, timeout_cycles: int | None = None) -> Any:
-    """Like :func:`run_netlist` with the plan, the build's ``report.json`` and raw input words."""
+                    sim_dir: str | Path | None = None, simulator: str = "verilator",
+                    corrupt: tuple[int, int] | None = None, timeout_cycles: int | None = None,
+                    inline_logic: bool | None = None) -> Any:
+    """Like :func:`run_netlist` with the plan, the build's ``report.json`` and raw input words.
+
+    ``inline_logic`` (see :func:`write_sim_netlist`) defaults to on for Verilator only.
+    """
+    if inline_logic is None:
+        inline_logic = simulator == "verilator"
     from sim.tb.network import RTLResult
     from sim.tb.runner import run_cocotb, work_folder
 
     x_raw = np.asarray(x_raw, dtype=np.int64).reshape(-1, plan.n_input)
     with work_folder(sim_dir, "snn_netlist_") as sim_dir:
         sim_dir = sim_dir.resolve()
-        files = write_sim_netlist(build_dir, sim_dir / "src", plan, corrupt=corrupt, simulator=simulator)
+        files = write_sim_netlist(build_dir, sim_dir / "src", plan, corrupt=corrupt, simulator=simulator,
+                                  inline_logic=inline_logic)
         divisor = int(report["uart"]["divisor"])
         if timeout_cycles is None:
             timeout_cycles = 2 * plan.cycles() + 40 * divisor * (plan.n_input + plan.n_output + 16)
         data, out = sim_dir / "samples.npz", sim_dir / "results.npz"
         out.unlink(missing_ok=True)
+        frames = uart_load_frames(plan) if plan.needs_load else []
+        if plan.needs_load and not frames:      # SPRAM only: an empty frame marks the weights loaded
+            frames = [(0, np.zeros(0, np.int64))]
         np.savez(data, x=x_raw, n_input=plan.n_input, n_output=plan.n_output, divisor=divisor,
                  clock_mhz=float(report["clock_mhz"]), needs_load=bool(plan.needs_load),
-                 send_load=bool(plan.needs_load), load_addr=0, load_words=np.zeros(0, np.int64),
+                 load_addrs=np.array([a for a, _ in frames], dtype=np.int64),
+                 load_counts=np.array([len(w) for _, w in frames], dtype=np.int64),
+                 load_words=np.concatenate([w for _, w in frames]) if frames else np.zeros(0, np.int64),
                  timeout_cycles=int(timeout_cycles))
         run_cocotb(verilog_sources=files.sources, toplevel=HARNESS_TOP, test_module="sim.tb.netlist_tb",
                    build_dir=sim_dir / simulator, defines=files.defines, simulator=simulator,
+                   public_all=not inline_logic,
                    extra_env={"SNN_NL_DATA": str(data), "SNN_NL_OUT": str(out),
                                                      "PYTHONUNBUFFERED": "1"})
         _check_spram_kept(plan, sim_dir / "src", corrupt)

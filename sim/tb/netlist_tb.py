@@ -1,12 +1,14 @@
 """cocotb bench of a build's netlist (harness ``snn_netlist_tb``), driven by ``sim.tb.netlist``.
 
 It talks to the design only through the UART pins, with the frames of
-``sw.host.protocol``: ``info``, an empty ``load`` frame (count 0: marks the weights loaded without a
+``sw.host.protocol``: ``info``, the ``load`` frames of the banks the bitstream lacks outside SPRAM (or, when
+only SPRAM needs loading, an empty frame: count 0 marks the weights loaded without a
 write; the SPRAM contents come from the backdoor image, see ``sim.tb.netlist``),
 then one ``sample`` per input.
 
 Environment: ``SNN_NL_DATA`` (npz: ``x`` raw samples, ``n_input``, ``n_output``,
-``divisor``, ``clock_mhz``, ``needs_load``, ``send_load``, ``load_addr``/``load_words``,
+``divisor``, ``clock_mhz``, ``needs_load``, the ``'W'`` frames to send as ``load_addrs``,
+``load_counts`` and their concatenated ``load_words``,
 ``timeout_cycles``) and ``SNN_NL_OUT`` (npz written with ``counts``, ``pred``,
 ``cycles``).  The comparison with the golden model is done by the caller.
 """
@@ -95,12 +97,13 @@ async def run_samples(dut) -> None:
     assert info.needs_load == bool(data["needs_load"]), f"device reports {info}"
     if info.needs_load:
         assert not info.loaded, "nothing was loaded over the UART (blank flash) but the device says loaded"
-    if bool(data["send_load"]):
-        await uart.send(protocol.load_request(int(data["load_addr"]), data["load_words"]))
-        dut._log.info("load frame sent")
+    words, start = data["load_words"], 0
+    for address, count in zip(data["load_addrs"].tolist(), data["load_counts"].tolist()):
+        await uart.send(protocol.load_request(int(address), words[start:start + count]))
+        start += count
         ack = await uart.read(1, timeout_ps)
-        assert ack == b"K", f"load frame answered {ack!r}"
-        dut._log.info("load acknowledged")
+        assert ack == b"K", f"load frame at {address} ({count} words) answered {ack!r}"
+        dut._log.info("load frame at %d: %d words acknowledged", address, count)
 
     counts = np.zeros((len(x), n_out), dtype=np.int64)
     pred = np.zeros(len(x), dtype=np.int64)

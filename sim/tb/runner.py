@@ -101,6 +101,7 @@ def run_cocotb(
     timescale: tuple[str, str] = ("1ns", "1ps"),
     defines: dict[str, object] | None = None,
     simulator: str = "icarus",
+    public_all: bool = True,
 ) -> None:
     """Compile ``verilog_sources`` with Icarus (or Verilator) and run the cocotb tests of ``test_module``.
 
@@ -113,6 +114,10 @@ def run_cocotb(
         timescale: Verilog time unit and precision.
         defines: preprocessor macros (``-DNAME=VALUE``).
         simulator: ``"icarus"`` or ``"verilator"``.
+        public_all: Verilator only: make every signal visible to cocotb (``--public-flat-rw``,
+            cocotb's default).  ``False`` keeps only the signals the sources mark
+            ``/*verilator public_flat_rw*/`` visible, so Verilator can optimise the rest away
+            (a gate-level netlist compiles and runs many times faster).
 
     Raises:
         RuntimeError: the simulator is not installed.
@@ -136,7 +141,7 @@ def run_cocotb(
     env.setdefault("COCOTB_REWRITE_ASSERTION_FILES", test_module.rsplit(".", 1)[-1] + ".py")
 
     env.update(tool_env)
-    runner = get_runner(simulator)
+    runner = get_runner(simulator) if public_all or simulator != "verilator" else _private_verilator()
     build_args = (["-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN", "-Wno-UNOPTFLAT",
                    "-O3", "--x-assign", "unique", "--x-initial", "unique"] if simulator == "verilator" else [])
     # The test module is imported by the simulator's embedded Python: make the
@@ -180,6 +185,23 @@ def run_cocotb(
         raise AssertionError(
             f"cocotb on {toplevel}: {counts['passed']} passed, {counts['failed']} failed, "
             f"{counts['skipped']} skipped:\n  " + "\n  ".join(failed))
+
+
+def _private_verilator():
+    """An instance of cocotb's Verilator runner that leaves out ``--public-flat-rw``."""
+    from cocotb_tools.runner import Verilator
+
+    class PrivateVerilator(Verilator):
+        """cocotb's Verilator runner without ``--public-flat-rw`` (see ``run_cocotb(public_all=False)``)."""
+
+        def _build_command(self):
+            cmds = super()._build_command()
+            if "--public-flat-rw" not in cmds[0]:
+                raise RuntimeError("cocotb's Verilator build command changed: --public-flat-rw not found")
+            cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"]
+            return cmds
+
+    return PrivateVerilator()
 
 
 def _verilator_env() -> dict[str, str]:
