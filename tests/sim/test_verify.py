@@ -95,3 +95,51 @@ def test_end_to_end_with_rtl_subset(capsys):
     assert report["models"]["rtl"]["samples"] == 2
     assert report["goals"]["rtl_equals_golden"]["met"]
     assert code in (0, 1)
+
+
+def test_rtl_all_samples_option(monkeypatch, capsys):
+    """``rtl_samples="all"`` hands every sample to the RTL runner in one batch and compares all of
+    them with golden (a stand-in runner here: golden itself, then golden with one count changed)."""
+    import sim.verify as verify_mod
+    from sim.tb.network import RTLResult
+
+    calls = []
+
+    def fake_rtl(network, x, progress, tamper=False):
+        calls.append(len(x))
+        g = run_golden(network, x, progress=False)
+        counts = g.spike_counts.copy()
+        if tamper:
+            counts[-1, 0] += 1
+        return RTLResult(counts, g.predictions, np.zeros(len(x), dtype=np.int64)), None
+
+    monkeypatch.setattr(verify_mod, "_run_rtl", fake_rtl)
+    report = verify(samples=12, sc_length=64, rtl_samples="all", progress=False)
+    assert calls == [12]
+    assert report["models"]["rtl"]["samples"] == 12
+    assert report["goals"]["rtl_equals_golden"]["met"]
+    monkeypatch.setattr(verify_mod, "_run_rtl", lambda n, x, p: fake_rtl(n, x, p, tamper=True))
+    report = verify(samples=12, sc_length=64, rtl_samples="all", progress=False)
+    assert report["models"]["rtl"]["bit_exact_pct"] == pytest.approx(100 * 11 / 12)
+    assert not report["goals"]["rtl_equals_golden"]["met"] and not report["all_goals_met"]
+    assert main(["--samples", "12", "--sc-length", "64", "--rtl-samples", "ALL"]) == 1
+    assert "bit-exact with golden on 91.7 % of samples" in capsys.readouterr().out
+    assert calls[-1] == 12
+    assert main(["--samples", "5", "--rtl-samples", "-1"]) == 2
+    with pytest.raises(SystemExit) as info:
+        main(["--samples", "5", "--rtl-samples", "some"])
+    assert info.value.code == 2 and "expected an int or 'all'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="'all'"):
+        verify(samples=5, rtl_samples="every", progress=False)
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_all_digits_test_images_on_rtl():
+    """Every one of the 360 digits test images on the RTL (one simulation, all samples back to
+    back), bit-exact with golden. Long on Icarus (the 100-image run took ~29 min on a loaded
+    2-core machine, so ~1.5-2 h); the runner's faster simulator makes it practical."""
+    report = verify(sc_length=256, rtl_samples="all", progress=False)
+    assert report["samples"] == 360 and report["models"]["rtl"]["samples"] == 360
+    assert report["models"]["rtl"]["bit_exact_pct"] == 100.0
+    assert report["goals"]["rtl_equals_golden"]["met"]
