@@ -12,6 +12,9 @@ computed once for the static input).
 
     python bench/train_throughput.py            # 10 epochs each, 1 thread
     python bench/train_throughput.py --epochs 2 --threads 2
+    python bench/train_throughput.py --cells          # fused vs step-by-step, every cell kind
+    python bench/train_throughput.py --cells alif adex --reps 50
+    python bench/train_throughput.py --sparse         # dense vs gather-add crossover
 """
 
 from __future__ import annotations
@@ -114,14 +117,138 @@ def _accuracy(trainer: _Trainer, loader) -> float:
     return correct / n
 
 
+CELL_KINDS = ("lif", "if", "synaptic", "alif", "expif", "adex", "lapicque", "alpha",
+              "second_order_lif", "recurrent_lif", "exp_synapse", "leaky_readout")
+
+
+class _CellNet(nn.Module):
+    """64-128-128-10 ``[Linear -> cell]`` net of one cell kind (``exp_synapse``: Linear ->
+    ExpSynapse -> LIF; ``leaky_readout``: LIF hidden layers, LeakyReadout output)."""
+
+    def __init__(self, kind: str, sizes=(64, HIDDEN, HIDDEN, 10)):
+        from sw.training import CELLS, ExpSynapse, LeakyReadout, LIFCell
+
+        super().__init__()
+        self.kind = kind
+        self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        mods = []
+        for i, n in enumerate(sizes[1:]):
+            if kind == "exp_synapse":
+                mods.append(nn.ModuleList([ExpSynapse(tau=5.0), LIFCell()]))
+            elif kind == "leaky_readout":
+                mods.append(LeakyReadout(beta=0.9) if i == len(sizes) - 2 else LIFCell())
+            elif kind == "recurrent_lif":
+                mods.append(CELLS[kind](n_neurons=n))
+            else:
+                mods.append(CELLS[kind]())
+        self.cells = nn.ModuleList(mods)
+
+    def forward(self, x):
+        """``x (batch, 64)`` static input -> class scores ``(batch, 10)``."""
+        h = self.fcs[0](x).unsqueeze(0).expand(T, x.shape[0], -1)  # layer 1 computed once
+        self.rate = 0.0
+        for i, (fc, cell) in enumerate(zip(self.fcs, self.cells)):
+            cur = h if i == 0 else fc(h)
+            if isinstance(cell, nn.ModuleList):  # synapse then LIF
+                h, _ = cell[1].forward_sequence(cell[0].forward_sequence(cur)[0])
+            elif self.kind == "alpha":
+                h, _ = cell.forward_sequence((torch.relu(cur), torch.relu(-cur)))
+            elif hasattr(cell, "input_names"):
+                h, _ = cell.forward_sequence(cur)
+            else:  # readout: membrane averaged over time
+                return cell.forward_sequence(cur)[0].mean(0)
+            if i == 0:
+                self.rate = float(h.detach().mean())
+        return h.sum(0)
+
+
+def _cells_mode(args) -> dict[str, float]:
+    """Fused scan vs step-by-step autograd, per cell kind, forward+backward (same run)."""
+    from sw.training.fused import fused_scans
+
+    reps = 3 if args.quick else args.reps
+    kinds = args.cells or CELL_KINDS
+    print(f"cells: 64-{HIDDEN}-{HIDDEN}-10, static input (layer 1 once), T={T}, batch {BATCH}, "
+          f"forward+backward+Adam step, {reps} step(s) per path, fused / step-by-step "
+          f"alternating, {args.threads} thread(s), torch {torch.__version__}")
+    print(f"  {'cell':18s} {'fused ms':>9s} {'stepwise ms':>11s} {'speed-up':>8s} {'rate':>5s}")
+    ratios: dict[str, float] = {}
+    for kind in kinds:
+        torch.manual_seed(0)
+        net = _CellNet(kind)
+        opt = torch.optim.Adam(net.parameters(), lr=LR)
+        x, y = torch.rand(BATCH, 64), torch.randint(0, 10, (BATCH,))
+        secs = {True: 0.0, False: 0.0}
+        for r in range(reps + 1):  # the first round warms up
+            for fused in (True, False):
+                with fused_scans(fused):
+                    t0 = time.perf_counter()
+                    loss = F.cross_entropy(net(x), y)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    if r:
+                        secs[fused] += time.perf_counter() - t0
+        ratios[kind] = secs[False] / secs[True]
+        print(f"  {kind:18s} {1e3 * secs[True] / reps:9.2f} {1e3 * secs[False] / reps:11.2f} "
+              f"{ratios[kind]:7.2f}x {net.rate:5.2f}", flush=True)
+    return ratios
+
+
+def _sparse_mode(args) -> dict[str, float]:
+    """Dense matmul vs gather-add (``sw.training.sparse``) on binary inputs, by density."""
+    from sw.training.sparse import gather_linear, gather_weight_grad
+
+    def median_ms(fn, n):
+        fn()
+        ts = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+        return 1e3 * sorted(ts)[n // 2]
+
+    n = 3 if args.quick else 7
+    sizes = ((1600, 128, 128), (3200, 512, 512)) if args.quick else (
+        (1600, 64, 128), (1600, 128, 128), (3200, 784, 512), (3200, 512, 512))
+    print(f"sparse: x (rows, in) binary at each density, W (out, in); median of {n} ms; "
+          f"speed-up = dense / gather-add, {args.threads} thread(s)")
+    print(f"  {'rows x in -> out':20s} {'density':>7s} {'fwd dense':>9s} {'gather':>7s} {'x':>5s}"
+          f" {'dW dense':>9s} {'gather':>7s} {'x':>5s}")
+    out: dict[str, float] = {}
+    for rows, n_in, n_out in sizes:
+        w, g = torch.randn(n_out, n_in), torch.randn(rows, n_out)
+        for p in (0.01, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3):
+            x = (torch.rand(rows, n_in) < p).float()
+            fd = median_ms(lambda: x @ w.t(), n)
+            fg = median_ms(lambda: gather_linear(x, w), n)
+            gd = median_ms(lambda: g.t() @ x, n)
+            gg = median_ms(lambda: gather_weight_grad(g, x), n)
+            out[f"{rows}x{n_in}->{n_out}@{p}"] = fd / fg
+            print(f"  {f'{rows} x {n_in} -> {n_out}':20s} {p:7.2f} {fd:9.2f} {fg:7.2f} "
+                  f"{fd / fg:5.2f} {gd:9.2f} {gg:7.2f} {gd / gg:5.2f}", flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--skip", nargs="*", default=[], choices=["snntorch", "spikingjelly"],
                    help="peers to leave out")
+    p.add_argument("--cells", nargs="*", default=None, choices=CELL_KINDS,
+                   help="instead of the peers: fused vs step-by-step speed per cell kind "
+                        "(all kinds if none named)")
+    p.add_argument("--reps", type=int, default=20, help="training steps per path (--cells)")
+    p.add_argument("--quick", action="store_true", help="--cells / --sparse: fewer repeats")
+    p.add_argument("--sparse", action="store_true",
+                   help="instead of the peers: dense matmul vs gather-add crossover by density")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.sparse:
+        return _sparse_mode(args)
+    if args.cells is not None:
+        return _cells_mode(args)
     X_tr, X_te, y_tr, y_te = load_digits_data()
     n = len(X_tr) * args.epochs
     classes = {"sw.training": _Ours, "snntorch": _SnnTorch, "spikingjelly": _SpikingJelly}

@@ -1,27 +1,49 @@
-"""Fused multi-step LIF: one autograd node for all T timesteps.
+"""Fused multi-step scans: the switch and the linear backward recursion they share.
 
-Forward (per step, same float operations as ``LIFCell._step``)::
+``fused_scans(False)`` sends every ``forward_sequence`` through the step-by-step
+autograd loop (the reference the scans are tested against).  The scans
+themselves live in ``fused_linear`` (``LinearScan``, ``MembraneScan`` -- the
+one ``LIFCell`` takes --, ``LapicqueScan``), ``fused_adaptive``,
+``fused_recurrent`` and ``sparse``.
 
-    u[t] = beta * v[t-1] + I[t]          # pre-reset membrane
-    s[t] = u[t] > threshold
-    v[t] = u[t] - s[t] * threshold        # subtract reset (spike detached here)
-
-Only ``u`` is saved; spikes and ``v`` are recomputed from it in backward.
-Because the reset spike is detached, the backward recursion
-``gu[t] = g[t] + beta * gu[t+1]`` with ``g[t] = dL/ds[t] * sg(u[t] - threshold)
-+ dL/dv[t]`` is linear with a constant factor, so it is evaluated for all
-timesteps at once as a matrix product with the triangular matrix of powers of
-``beta`` (in chunks for long sequences) instead of a Python loop.
+For LIF (per step ``u[t] = beta * v[t-1] + I[t]``, ``s[t] = u[t] > threshold``,
+``v[t] = u[t] - s[t] * threshold``) only ``u`` is saved; spikes and ``v`` are
+recomputed from it in backward.  Because the reset spike is detached, the
+backward recursion ``gu[t] = g[t] + beta * gu[t+1]`` with ``g[t] = dL/ds[t] *
+sg(u[t] - threshold) + dL/dv[t]`` is linear with a constant factor, so
+``reverse_discounted_sum`` evaluates it for all timesteps at once as a matrix
+product with the triangular matrix of powers of ``beta`` (in chunks for long
+sequences) instead of a Python loop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from typing import Iterator
 
 import torch
 from torch import Tensor
 
 _CHUNK = 64
+_ENABLED = [True]
+
+
+def fused_enabled() -> bool:
+    """Whether cells and state modules take their fused multi-step scans (default True)."""
+    return _ENABLED[0]
+
+
+@contextlib.contextmanager
+def fused_scans(enabled: bool) -> Iterator[None]:
+    """Context manager: ``with fused_scans(False):`` makes every ``forward_sequence`` run the
+    step-by-step autograd loop instead (the reference the fused scans are checked against)."""
+    old = _ENABLED[0]
+    _ENABLED[0] = bool(enabled)
+    try:
+        yield
+    finally:
+        _ENABLED[0] = old
 
 
 @functools.lru_cache(maxsize=32)
@@ -60,72 +82,3 @@ def reverse_discounted_sum(g: Tensor, beta: float) -> Tensor:
         out[start:end] = local
         carry = local[0]
     return out.reshape(g.shape)
-
-
-class LIFScan(torch.autograd.Function):
-    """``LIFScan.apply(I, v0, beta, threshold, derivative, params) -> (spikes, v)``.
-
-    ``I`` is ``(T, ...)`` (an expanded view of a static current is fine),
-    ``v0`` the initial membrane (``None`` = zeros), ``beta``/``threshold`` scalar tensors,
-    ``derivative(x, **params)`` the surrogate's backward formula.
-    """
-
-    @staticmethod
-    def forward(ctx, I: Tensor, v0: Tensor, beta: Tensor, threshold: Tensor,  # type: ignore[override]
-                derivative, params: dict) -> tuple[Tensor, Tensor]:
-        b, th = float(beta), float(threshold)
-        T = I.shape[0]
-        shape, dt, dev = I.shape, I.dtype, I.device
-        u_all = torch.empty(shape, dtype=dt, device=dev)
-        s_all = torch.empty(shape, dtype=dt, device=dev)
-        v_all = torch.empty(shape, dtype=dt, device=dev)
-        # 0-dim tensors avoid a scalar-to-tensor copy per op
-        b_t = torch.tensor(b, dtype=dt, device=dev)
-        th_t = torch.tensor(th, dtype=dt, device=dev)
-        v = v0
-        for t in range(T):
-            u = u_all[t]
-            if v is None:  # zero initial state: u = I[0]
-                u.copy_(I[t])
-            else:
-                torch.mul(v, b_t, out=u)
-                u.add_(I[t])
-            torch.gt(u, th_t, out=s_all[t])
-            v = torch.sub(u, s_all[t], alpha=th, out=v_all[t])
-        ctx.save_for_backward(u_all, v0)
-        ctx.b, ctx.th = b, th
-        ctx.derivative, ctx.params = derivative, params
-        ctx.set_materialize_grads(False)
-        return s_all, v_all
-
-    @staticmethod
-    def backward(ctx, g_s: Tensor | None, g_v: Tensor | None):  # type: ignore[override]
-        u_all, v0 = ctx.saved_tensors
-        b, th = ctx.b, ctx.th
-        if g_s is None and g_v is None:
-            return None, None, None, None, None, None
-        if g_s is not None:
-            gs = g_s * ctx.derivative(u_all - th, **ctx.params)
-            g = gs if g_v is None else gs + g_v
-        else:
-            gs = None
-            g = g_v
-        gu = reverse_discounted_sum(g, b)
-        need_I, need_v0, need_b, need_th = ctx.needs_input_grad[:4]
-        g_v0 = gu[0] * b if need_v0 and v0 is not None else None
-        g_b = g_th = None
-        if need_b or need_th:
-            s_all = (u_all > th).to(u_all.dtype)
-            if need_b:
-                v_all = u_all - s_all * th
-                g_b = (gu[1:] * v_all[:-1]).sum()
-                if v0 is not None:
-                    g_b = g_b + (gu[0] * v0).sum()
-                g_b = g_b.reshape(())
-            if need_th:
-                gv = gu if gs is None else gu - gs
-                g_th = -(gv * s_all).sum()
-                if gs is not None:
-                    g_th = g_th - gs.sum()
-                g_th = g_th.reshape(())
-        return (gu if need_I else None), g_v0, g_b, g_th, None, None

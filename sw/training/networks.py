@@ -2,7 +2,8 @@
 
 Both run layer by layer over the whole sequence: a layer's synaptic current
 for all T steps is one batched ``Linear``/``Conv2d`` call, then its LIF cell
-runs the fused multi-step scan.  When the input is a static sample repeated
+runs the fused multi-step scan (spike inputs of large layers go through the
+gather-add ``sw.training.sparse.spike_linear``).  When the input is a static sample repeated
 over time (an ``expand``-ed tensor with stride 0 on the time axis, which is
 what ``train_epoch`` passes), the first layer's current is computed once and
 broadcast over T instead of T times.
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sw.training.cells.lif import LIFCell
+from sw.training.sparse import spike_linear
 from sw.training.surrogates import Surrogate, atan_surrogate, get_surrogate
 
 
@@ -35,6 +37,14 @@ def _per_step(layer: Callable[[Tensor], Tensor], x: Tensor, sample_dims: int) ->
         return layer(x)  # Linear broadcasts over leading dims
     y = layer(x.reshape(T * B, *x.shape[2:]))
     return y.reshape(T, B, *y.shape[1:])
+
+
+def _linear(fc: nn.Linear, x: Tensor) -> Tensor:
+    """``fc`` over every timestep of ``x (T, batch, n)``; sparse (spike) inputs of a large
+    layer take the gather-add path (``sw.training.sparse.spike_linear``)."""
+    if _is_static(x):
+        return _per_step(fc, x, 1)
+    return spike_linear(x, fc.weight, fc.bias)
 
 
 def _surrogate_config(fn: Callable) -> dict | None:
@@ -94,7 +104,7 @@ class SpikingNet(nn.Module):
         h = x
         v = h
         for fc, lif in zip(self.fcs, self.lifs):
-            h, v = lif.forward_sequence_with_membrane(_per_step(fc, h, 1))
+            h, v = lif.forward_sequence_with_membrane(_linear(fc, h))
         return h.sum(0), v.sum(0)
 
     def to_sc_weights(self) -> list[Tensor]:
@@ -140,7 +150,7 @@ class ConvSpikingNet(nn.Module):
             h, _ = lif.forward_sequence_with_membrane(
                 _per_step(lambda z, c=conv: F.max_pool2d(c(z), 2), h, 3))
         h = h.flatten(2)
-        spikes, v = self.lifs[2].forward_sequence_with_membrane(_per_step(self.fc, h, 1))
+        spikes, v = self.lifs[2].forward_sequence_with_membrane(_linear(self.fc, h))
         return spikes.sum(0), v.sum(0)
 
     def to_sc_weights(self) -> list[Tensor]:

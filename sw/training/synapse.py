@@ -19,10 +19,10 @@ import torch
 from torch import Tensor, nn
 
 from sw.training.equations import SYNAPSE_EQUATIONS
+from sw.training.fused import fused_enabled
+from sw.training.fused_linear import LinearScan
 
 __all__ = ["ExpSynapse", "LeakyReadout"]
-
-_MATRIX_STEPS = 512  # up to this many steps a sequence is one (T x T) matmul
 
 
 def _check_positive(cls: str, name: str, value: float) -> float:
@@ -54,15 +54,11 @@ class _LeakyState(nn.Module):
             raise ValueError(f"{type(self).__name__}.forward_sequence: x must be (T, batch, ...)")
         a = self.decay_value()
         T = x.shape[0]
-        if T <= _MATRIX_STEPS:  # one matmul with A[t, k] = a**(t - k) (k <= t) instead of T steps
-            t = torch.arange(T, device=x.device)
-            diff = (t[:, None] - t[None, :]).to(x.dtype)
-            A = torch.where(diff >= 0, a.to(x.dtype) ** diff.clamp(min=0), torch.zeros((), dtype=x.dtype,
-                                                                                      device=x.device))
-            out = (A @ (self.input_scale * x).reshape(T, -1)).reshape(x.shape)
-            if state is not None:
-                powers = a.to(x.dtype) ** (t + 1).to(x.dtype)
-                out = out + powers.reshape(T, *([1] * (x.dim() - 1))) * state
+        if fused_enabled():  # one autograd node, hand-written backward (fused_linear.LinearScan)
+            g0 = None if state is None else state.expand(x.shape[1:])
+            scale = self.input_scale
+            out = LinearScan.apply(x if isinstance(scale, float) and scale == 1.0 else scale * x,
+                                   a, g0)
             return out, out[-1]
         outs = []
         g = state

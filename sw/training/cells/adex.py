@@ -16,8 +16,9 @@ from typing import Callable
 from torch import Tensor
 
 from sw.training.cells.base import SpikingCell
-from sw.training.cells.expif import exp_upstroke
+from sw.training.cells.expif import add_upstroke_params, exp_upstroke
 from sw.training.equations import CELL_EQUATIONS
+from sw.training.fused_adaptive import ExpScan
 from sw.training.surrogates import atan_surrogate
 
 
@@ -41,11 +42,7 @@ class AdExCell(SpikingCell):
                  reset: str = "subtract", detach_reset: bool = True) -> None:
         super().__init__(surrogate_fn, threshold, learn_threshold, reset=reset,
                          detach_reset=detach_reset)
-        if delta_t <= 0:
-            raise ValueError(f"AdExCell: delta_t must be > 0, got {delta_t}")
-        self._add_decay("beta", beta, learn_beta)
-        self._add_plain("delta_t", delta_t)
-        self._add_plain("v_rh", v_rh)
+        add_upstroke_params(self, beta, learn_beta, delta_t, v_rh)
         self._add_plain("a", a)
         self._add_plain("b", b)
         self._add_decay("rho", rho)
@@ -60,3 +57,10 @@ class AdExCell(SpikingCell):
         v = self._reset(v, spike, self.threshold)
         w = w + self.b * spike
         return spike, (v, w)
+
+    def _fused_sequence(self, seqs, states):
+        (current,), (v, w) = seqs, states
+        spikes, v_all, w_all = ExpScan.apply(current, v, w, self.beta, self.threshold,
+                                             self.delta_t, self.v_rh, self.a, self.b, self.rho,
+                                             self.v_rest, *self._surrogate_args())
+        return spikes, (v_all, w_all)

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from sw.training.cells.base import SpikingCell
 from sw.training.equations import CELL_EQUATIONS
+from sw.training.fused_adaptive import ALIFScan
 from sw.training.surrogates import atan_surrogate
 
 
@@ -51,3 +52,9 @@ class ALIFCell(SpikingCell):
         v = self._reset(v, spike, theta)
         a = self.rho * a + spike
         return spike, (v, a)
+
+    def _fused_sequence(self, seqs, states):
+        (current,), (v, a) = seqs, states
+        spikes, v_all, a_all = ALIFScan.apply(current, v, a, self.beta, self.threshold, self.rho,
+                                              self.beta_adapt, *self._surrogate_args())
+        return spikes, (v_all, a_all)

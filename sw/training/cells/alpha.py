@@ -17,6 +17,7 @@ from torch import Tensor
 
 from sw.training.cells.base import SpikingCell
 from sw.training.equations import CELL_EQUATIONS
+from sw.training.fused_linear import LinearScan, MembraneScan
 from sw.training.surrogates import atan_surrogate
 
 
@@ -34,6 +35,7 @@ class AlphaCell(SpikingCell):
     """
 
     EQUATIONS = CELL_EQUATIONS["alpha"]
+    _FUSED_ANY_RESET = True
 
     def __init__(self, alpha_exc: float = 0.9, alpha_inh: float = 0.85, beta: float = 0.9,
                  threshold: float = 1.0, surrogate_fn: Callable[[Tensor], Tensor] = atan_surrogate,
@@ -53,3 +55,11 @@ class AlphaCell(SpikingCell):
         spike = self._spike(v - self.threshold)
         v = self._reset(v, spike, self.threshold)
         return spike, (i_exc, i_inh, v)
+
+    def _fused_sequence(self, seqs, states):
+        (exc_in, inh_in), (i_exc, i_inh, v) = seqs, states
+        exc = LinearScan.apply(exc_in, self.alpha_exc, i_exc)
+        inh = LinearScan.apply(inh_in, self.alpha_inh, i_inh)
+        spikes, v_all = MembraneScan.apply(exc, inh, v, self.beta, self.threshold,
+                                           *self._surrogate_args(), self.reset, self.detach_reset)
+        return spikes, (exc, inh, v_all)

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 from sw.training.equations import RESETS, NeuronEquations, reset_variant
+from sw.training.fused import fused_enabled
 from sw.training.surrogates import Surrogate, atan_surrogate
 
 Observer = Callable[["SpikingCell", Tensor, dict, bool], None]
@@ -51,6 +52,7 @@ class SpikingCell(nn.Module):
     """
 
     EQUATIONS: NeuronEquations
+    _FUSED_ANY_RESET = False
 
     def __init__(self, surrogate_fn: Callable[[Tensor], Tensor] = atan_surrogate,
                  threshold: float = 1.0, learn_threshold: bool = False, *,
@@ -199,6 +201,13 @@ class SpikingCell(nn.Module):
         T = seqs[0].shape[0]
         init = tuple(states) if states is not None else ()
         _, st = self._split((*[s[0] for s in seqs], *init))
+        if self._fusable():
+            st = tuple(x.expand(seqs[0].shape[1:]) for x in st)
+            out, named_traj = self._fused_sequence(seqs, st)
+            if self._observers:
+                self._notify(out, dict(zip(self.state_names, named_traj)), True)
+            # clone: the final state must not keep whole trajectories alive
+            return out, tuple(x[-1].clone() for x in named_traj)
         spikes, traj = [], []
         for t in range(T):
             spk, st = self._step(tuple(s[t] for s in seqs), st)
@@ -210,6 +219,31 @@ class SpikingCell(nn.Module):
             named = {n: torch.stack([s[i] for s in traj]) for i, n in enumerate(self.state_names)}
             self._notify(out, named, True)
         return out, st
+
+    def _fusable(self) -> bool:
+        """True when ``forward_sequence`` can take the fused scan: the cell has one
+        (``_fused_sequence``), the surrogate is a ``Surrogate`` (its backward formula is
+        known), the reset is the default detached subtraction and fusion is enabled
+        (``sw.training.fused.fused_scans``).  Cells whose scan handles every reset set
+        ``_FUSED_ANY_RESET``."""
+        if (type(self)._fused_sequence is SpikingCell._fused_sequence or not fused_enabled()
+                or not isinstance(self.surrogate_fn, Surrogate)):
+            return False
+        if self.reset == "subtract" and self.detach_reset:
+            return True
+        return (self._FUSED_ANY_RESET  # and v_reset still 0, what the fused scans assume
+                and (self.reset != "zero" or float(self.v_reset) == 0.0))
+
+    def _surrogate_args(self) -> tuple:
+        """``(derivative, params)`` of the ``Surrogate`` for the fused backward formulas."""
+        sur = self.surrogate_fn
+        return sur._derivative, dict(sur.params)
+
+    def _fused_sequence(self, seqs: tuple[Tensor, ...], states: tuple[Tensor, ...]
+                        ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """Fused multi-step scan: ``(spikes, trajectories)``, one ``(T, batch, ...)`` tensor
+        per state in ``state_names`` order (cells that have one override this)."""
+        raise NotImplementedError
 
     def _as_sequences(self, inputs: Tensor | Sequence[Tensor]) -> tuple[Tensor, ...]:
         seqs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)

@@ -18,12 +18,24 @@ from torch import Tensor
 
 from sw.training.cells.base import SpikingCell
 from sw.training.equations import CELL_EQUATIONS
+from sw.training.fused_adaptive import ExpScan
 from sw.training.surrogates import atan_surrogate
 
 
 def exp_upstroke(v: Tensor, beta: Tensor, delta_t: Tensor, v_rh: Tensor) -> Tensor:
     """``(1 - beta) * delta_t * exp(min((v - v_rh) / delta_t, 4.0))``, in the text's order."""
     return (1 - beta) * delta_t * torch.exp(torch.clamp((v - v_rh) / delta_t, max=4.0))
+
+
+def add_upstroke_params(cell: SpikingCell, beta: float, learn_beta: bool, delta_t: float,
+                        v_rh: float) -> None:
+    """Register ``exp_upstroke``'s parameters on ``cell`` (``ExpIFCell``, ``AdExCell``):
+    ``beta`` (decay), ``delta_t`` (> 0) and ``v_rh``."""
+    if delta_t <= 0:
+        raise ValueError(f"{type(cell).__name__}: delta_t must be > 0, got {delta_t}")
+    cell._add_decay("beta", beta, learn_beta)
+    cell._add_plain("delta_t", delta_t)
+    cell._add_plain("v_rh", v_rh)
 
 
 class ExpIFCell(SpikingCell):
@@ -44,11 +56,7 @@ class ExpIFCell(SpikingCell):
                  reset: str = "subtract", detach_reset: bool = True) -> None:
         super().__init__(surrogate_fn, threshold, learn_threshold, reset=reset,
                          detach_reset=detach_reset)
-        if delta_t <= 0:
-            raise ValueError(f"ExpIFCell: delta_t must be > 0, got {delta_t}")
-        self._add_decay("beta", beta, learn_beta)
-        self._add_plain("delta_t", delta_t)
-        self._add_plain("v_rh", v_rh)
+        add_upstroke_params(self, beta, learn_beta, delta_t, v_rh)
 
     def _step(self, inputs, states):
         (current,), (v,) = inputs, states
@@ -57,3 +65,11 @@ class ExpIFCell(SpikingCell):
         spike = self._spike(v - self.threshold)
         v = self._reset(v, spike, self.threshold)
         return spike, (v,)
+
+    def _fused_sequence(self, seqs, states):
+        (current,), (v,) = seqs, states
+        zero = torch.zeros((), dtype=current.dtype, device=current.device)
+        spikes, v_all, _ = ExpScan.apply(current, v, None, self.beta, self.threshold,
+                                         self.delta_t, self.v_rh, zero, zero, zero, zero,
+                                         *self._surrogate_args())
+        return spikes, (v_all,)

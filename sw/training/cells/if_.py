@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from typing import Callable
 
+import torch
 from torch import Tensor
 
 from sw.training.cells.base import SpikingCell
 from sw.training.equations import CELL_EQUATIONS
+from sw.training.fused_linear import MembraneScan
 from sw.training.surrogates import atan_surrogate
 
 
@@ -27,6 +29,7 @@ class IFCell(SpikingCell):
     """
 
     EQUATIONS = CELL_EQUATIONS["if"]
+    _FUSED_ANY_RESET = True
 
     def __init__(self, threshold: float = 1.0,
                  surrogate_fn: Callable[[Tensor], Tensor] = atan_surrogate,
@@ -41,3 +44,9 @@ class IFCell(SpikingCell):
         spike = self._spike(v - self.threshold)
         v = self._reset(v, spike, self.threshold)
         return spike, (v,)
+
+    def _fused_sequence(self, seqs, states):
+        one = torch.ones((), dtype=seqs[0].dtype, device=seqs[0].device)
+        spikes, v = MembraneScan.apply(seqs[0], None, states[0], one, self.threshold,
+                                       *self._surrogate_args(), self.reset, self.detach_reset)
+        return spikes, (v,)

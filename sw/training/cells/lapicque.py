@@ -15,6 +15,7 @@ from torch import Tensor
 
 from sw.training.cells.base import SpikingCell
 from sw.training.equations import CELL_EQUATIONS
+from sw.training.fused_linear import LapicqueScan
 from sw.training.surrogates import atan_surrogate
 
 
@@ -30,6 +31,7 @@ class LapicqueCell(SpikingCell):
     """
 
     EQUATIONS = CELL_EQUATIONS["lapicque"]
+    _FUSED_ANY_RESET = True
 
     def __init__(self, tau: float = 20.0, r: float = 1.0, dt: float = 1.0,
                  threshold: float = 1.0, v_rest: float = 0.0,
@@ -51,3 +53,10 @@ class LapicqueCell(SpikingCell):
         spike = self._spike(v - self.threshold)
         v = self._reset(v, spike, self.threshold)
         return spike, (v,)
+
+    def _fused_sequence(self, seqs, states):
+        (current,), (v,) = seqs, states
+        spikes, v_all = LapicqueScan.apply(self.r * current, v, self.dt / self.tau, self.v_rest,
+                                           self.threshold, *self._surrogate_args(), self.reset,
+                                           self.detach_reset)
+        return spikes, (v_all,)

@@ -16,8 +16,8 @@ from torch import Tensor
 
 from sw.training.cells.base import SpikingCell
 from sw.training.equations import CELL_EQUATIONS
-from sw.training.fused import LIFScan
-from sw.training.surrogates import Surrogate, atan_surrogate
+from sw.training.fused_linear import MembraneScan
+from sw.training.surrogates import atan_surrogate
 
 
 class LIFCell(SpikingCell):
@@ -31,11 +31,12 @@ class LIFCell(SpikingCell):
         reset, detach_reset: reset rule and its gradient (``SpikingCell``).
 
     ``forward_sequence`` runs all timesteps in one fused autograd node
-    (``sw.training.fused.LIFScan``) when ``surrogate_fn`` is a ``Surrogate``
-    and the reset is the default detached subtraction.
+    (``sw.training.fused_linear.MembraneScan``, every reset) when ``surrogate_fn`` is a
+    ``Surrogate``.
     """
 
     EQUATIONS = CELL_EQUATIONS["lif"]
+    _FUSED_ANY_RESET = True
 
     def __init__(self, beta: float = 0.9, threshold: float = 1.0,
                  surrogate_fn: Callable[[Tensor], Tensor] = atan_surrogate,
@@ -61,11 +62,11 @@ class LIFCell(SpikingCell):
         """
         (seq,) = self._as_sequences(inputs)
         v0 = None if v is None else v.expand(seq.shape[1:])
-        sur = self.surrogate_fn
-        if isinstance(sur, Surrogate) and self.reset == "subtract" and self.detach_reset:
-            spikes, v_all = LIFScan.apply(seq, v0, self.beta, self.threshold,
-                                          sur._derivative, dict(sur.params))
-        else:  # any callable, or another reset: step loop through autograd
+        if self._fusable():
+            spikes, v_all = MembraneScan.apply(seq, None, v0, self.beta, self.threshold,
+                                               *self._surrogate_args(), self.reset,
+                                               self.detach_reset)
+        else:  # any callable, or fusion off: step loop through autograd
             spk_list, v_list = [], []
             st = (torch.zeros_like(seq[0]) if v0 is None else v0,)
             for t in range(seq.shape[0]):
@@ -84,3 +85,6 @@ class LIFCell(SpikingCell):
         v0 = states[0] if states else None
         spikes, v_all = self.forward_sequence_with_membrane(inputs, v0)
         return spikes, (v_all[-1].clone(),)  # clone: do not keep all of v_all alive
+
+    def _fused_sequence(self, seqs, states):  # marks the cell fusable; forward_sequence runs it
+        raise NotImplementedError

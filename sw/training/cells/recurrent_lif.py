@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from sw.training.cells.base import SpikingCell
 from sw.training.equations import CELL_EQUATIONS
+from sw.training.fused_recurrent import RecurrentLIFScan
 from sw.training.surrogates import atan_surrogate
 
 
@@ -106,6 +107,18 @@ class RecurrentLIFCell(SpikingCell):
         st = list(states or ()) + [None, None]
         v, prev = st[0], self._previous(seq[0], st[0], st[1])
         v = torch.zeros_like(seq[0]) if v is None else v
+        if self._fusable():
+            if seq.shape[-1] != self.n_neurons:
+                raise ValueError(f"RecurrentLIFCell: input has {seq.shape[-1]} features, "
+                                 f"expected n_neurons={self.n_neurons}")
+            out, v_all = RecurrentLIFScan.apply(seq, v.expand(seq.shape[1:]),
+                                                prev.expand(seq.shape[1:]),
+                                                self.recurrent.weight, self.beta, self.threshold,
+                                                *self._surrogate_args())
+            self.spike_prev = out[-1]
+            if self._observers:
+                self._notify(out, {"v": v_all}, True)
+            return out, (v_all[-1].clone(),)
         spikes, traj = [], []
         for t in range(seq.shape[0]):
             prev, (v,) = self._step((seq[t],), (v, prev))
@@ -117,6 +130,9 @@ class RecurrentLIFCell(SpikingCell):
         if self._observers:
             self._notify(out, {"v": torch.stack(traj)}, True)
         return out, (v,)
+
+    def _fused_sequence(self, seqs, states):  # marks the cell fusable; forward_sequence runs it
+        raise NotImplementedError
 
     def __getstate__(self):  # the kept spike is transient autograd state, not model state
         state = super().__getstate__()

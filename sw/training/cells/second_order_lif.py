@@ -16,6 +16,7 @@ from torch import Tensor
 
 from sw.training.cells.base import SpikingCell
 from sw.training.equations import CELL_EQUATIONS
+from sw.training.fused_linear import LinearScan, MembraneScan
 from sw.training.surrogates import atan_surrogate
 
 
@@ -29,6 +30,7 @@ class SecondOrderLIFCell(SpikingCell):
     """
 
     EQUATIONS = CELL_EQUATIONS["second_order_lif"]
+    _FUSED_ANY_RESET = True
 
     def __init__(self, alpha: float = 0.95, beta: float = 0.9, threshold: float = 1.0,
                  surrogate_fn: Callable[[Tensor], Tensor] = atan_surrogate,
@@ -46,3 +48,10 @@ class SecondOrderLIFCell(SpikingCell):
         spike = self._spike(v - self.threshold)
         v = self._reset(v, spike, self.threshold)
         return spike, (a, v)
+
+    def _fused_sequence(self, seqs, states):
+        (current,), (a, v) = seqs, states
+        a_all = LinearScan.apply(current, self.alpha, a)
+        spikes, v_all = MembraneScan.apply(a_all, None, v, self.beta, self.threshold,
+                                           *self._surrogate_args(), self.reset, self.detach_reset)
+        return spikes, (a_all, v_all)

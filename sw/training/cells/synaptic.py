@@ -16,6 +16,7 @@ from torch import Tensor
 
 from sw.training.cells.base import SpikingCell
 from sw.training.equations import CELL_EQUATIONS
+from sw.training.fused_linear import LinearScan, MembraneScan
 from sw.training.surrogates import atan_surrogate
 
 
@@ -29,6 +30,7 @@ class SynapticCell(SpikingCell):
     """
 
     EQUATIONS = CELL_EQUATIONS["synaptic"]
+    _FUSED_ANY_RESET = True
 
     def __init__(self, alpha: float = 0.9, beta: float = 0.8, threshold: float = 1.0,
                  surrogate_fn: Callable[[Tensor], Tensor] = atan_surrogate,
@@ -47,3 +49,10 @@ class SynapticCell(SpikingCell):
         spike = self._spike(v - self.threshold)
         v = self._reset(v, spike, self.threshold)
         return spike, (i_syn, v)
+
+    def _fused_sequence(self, seqs, states):
+        (current,), (i_syn, v) = seqs, states
+        i_syn_all = LinearScan.apply(current, self.alpha, i_syn)
+        spikes, v_all = MembraneScan.apply(i_syn_all, None, v, self.beta, self.threshold,
+                                           *self._surrogate_args(), self.reset, self.detach_reset)
+        return spikes, (i_syn_all, v_all)
