@@ -71,7 +71,7 @@ def render_block(fig: dict[str, Any]) -> str:
            if tp else "")
     m = v["models"]
     rtl = m["rtl"]
-    rtl_text = (f"RTL (Icarus, {rtl['samples']} samples) bit-exact with golden on "
+    rtl_text = (f"RTL ({rtl.get('simulator', 'Icarus')}, {rtl['samples']} samples) bit-exact with golden on "
                 f"{rtl['bit_exact_pct']:.1f} %" if rtl.get("accuracy") is not None
                 else f"RTL not run ({rtl.get('status')})")
     builds = []

@@ -1,4 +1,4 @@
-"""``sim.tb.network``: run a network on the RTL of the engine (Icarus via cocotb, or Amaranth's simulator).
+"""``sim.tb.network``: run a network on the RTL of the engine (cocotb on Verilator or Icarus, or Amaranth's simulator).
 
 ``run_rtl(network, x)`` is what ``python -m sim.verify`` calls: it quantises the
 network with ``hw.quantize`` (the one source of raws), plans it exactly as

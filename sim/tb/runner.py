@@ -1,4 +1,7 @@
-"""``sim.tb.runner``: build Verilog with Icarus (or Verilator) and run a cocotb 2 test module on it.
+"""``sim.tb.runner``: build Verilog with Verilator (or Icarus) and run a cocotb 2 test module on it.
+
+Verilator is the default; ``SIM=icarus`` (cocotb's variable) or ``simulator="icarus"`` runs
+Icarus instead, so both simulators can be held to the same tests.
 
 Test modules live in ``sim/tb/`` and get their data through environment
 variables (``extra_env``) or files written into ``build_dir`` beforehand.
@@ -20,7 +23,7 @@ from pathlib import Path
 from typing import Iterator
 from xml.etree import ElementTree
 
-__all__ = ["run_cocotb", "failed_tests", "result_counts", "work_folder", "SIMULATORS"]
+__all__ = ["run_cocotb", "default_simulator", "failed_tests", "result_counts", "work_folder", "SIMULATORS"]
 
 SIMULATORS = ("icarus", "verilator")
 
@@ -100,7 +103,7 @@ def run_cocotb(
     extra_env: dict[str, str] | None = None,
     timescale: tuple[str, str] = ("1ns", "1ps"),
     defines: dict[str, object] | None = None,
-    simulator: str = "icarus",
+    simulator: str | None = None,
     public_all: bool = True,
 ) -> None:
     """Compile ``verilog_sources`` with Icarus (or Verilator) and run the cocotb tests of ``test_module``.
@@ -113,7 +116,7 @@ def run_cocotb(
         extra_env: environment variables passed to the test module.
         timescale: Verilog time unit and precision.
         defines: preprocessor macros (``-DNAME=VALUE``).
-        simulator: ``"icarus"`` or ``"verilator"``.
+        simulator: ``"verilator"`` or ``"icarus"``; ``None``: :func:`default_simulator`.
         public_all: Verilator only: make every signal visible to cocotb (``--public-flat-rw``,
             cocotb's default).  ``False`` keeps only the signals the sources mark
             ``/*verilator public_flat_rw*/`` visible, so Verilator can optimise the rest away
@@ -124,6 +127,7 @@ def run_cocotb(
         AssertionError: a cocotb test failed (message gives cocotb's passed/failed/skipped counts
             and the failures) or the simulation died.
     """
+    simulator = default_simulator() if simulator is None else simulator
     if simulator not in SIMULATORS:
         raise ValueError(f"unknown simulator {simulator!r} (one of {', '.join(SIMULATORS)})")
     tool_env = _verilator_env() if simulator == "verilator" else {}
@@ -141,6 +145,10 @@ def run_cocotb(
     env.setdefault("COCOTB_REWRITE_ASSERTION_FILES", test_module.rsplit(".", 1)[-1] + ".py")
 
     env.update(tool_env)
+    if simulator == "verilator" and shutil.which("ccache") and "OBJCACHE" not in os.environ:
+        # Verilator compiles its runtime (verilated*.cpp, ~8 s) into every build: ccache
+        # (Debian's, .ci/run installs it) makes that, and any design built before, a cache hit.
+        env["OBJCACHE"] = "ccache"
     runner = get_runner(simulator) if public_all or simulator != "verilator" else _private_verilator()
     build_args = (["-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN", "-Wno-UNOPTFLAT",
                    "-O3", "--x-assign", "unique", "--x-initial", "unique"] if simulator == "verilator" else [])
@@ -185,6 +193,15 @@ def run_cocotb(
         raise AssertionError(
             f"cocotb on {toplevel}: {counts['passed']} passed, {counts['failed']} failed, "
             f"{counts['skipped']} skipped:\n  " + "\n  ".join(failed))
+
+
+def default_simulator() -> str:
+    """The simulator :func:`run_cocotb` uses when none is given: ``$SIM`` (cocotb's variable,
+    ``icarus`` or ``verilator``) or else Verilator."""
+    name = os.environ.get("SIM", "").strip().lower() or "verilator"
+    if name not in SIMULATORS:
+        raise ValueError(f"SIM={name!r} is not a simulator this project runs (one of {', '.join(SIMULATORS)})")
+    return name
 
 
 def _private_verilator():
