@@ -1,6 +1,7 @@
 """Benchmark: build the digits network for the iCEBreaker and compare the FPGA with CPU peers.
 
     python bench/build_digits.py [--board icebreaker] [--out build/bench] [--no-warm]
+                                 [--build-precisions 16,8,4]
 
 Prints the build's numbers next to the targets (LCs <= 85 %, >= 24 MHz, >= 3000
 inferences/s compute and >= 1500 end to end, build <= 60 s with warm yowasp), the
@@ -10,6 +11,12 @@ I/O time per sample next to the weight-read bound of the slowest layer, and the
 FPGA's inferences/s (cycle model at the clock it runs) against peers measured in
 this run on this CPU: the bit-exact golden model (numpy) and the float model,
 one sample at a time as the board takes them.
+
+Then one row per weight precision (16, 8 and 4 bits, every layer; ``hw.quantize``):
+the plan's lanes and packing, golden accuracy, cycles per inference over the test
+set and inferences/s from the cycle model, next to the weight-read bound of the
+slowest spike layer; the precisions in ``--build-precisions`` (default: 16 only,
+the build above) are built for real and add LCs, Fmax and the report's numbers.
 """
 
 from __future__ import annotations
@@ -53,7 +60,11 @@ def main() -> int:
     parser.add_argument("--out", default="build/bench")
     parser.add_argument("--no-warm", action="store_true", help="skip warming the yowasp tools")
     parser.add_argument("--clock-mhz", type=float, help="core clock (default: the board's)")
+    parser.add_argument("--build-precisions", default="16",
+                        help="weight precisions to build for real, comma separated (default 16: the main "
+                             "build); the others come from the planner's cycle model")
     args = parser.parse_args()
+    built_bits = {int(v) for v in args.build_precisions.split(",") if v.strip()}
 
     from boards import get_board
     from hw.build import BuildError, build
@@ -68,7 +79,7 @@ def main() -> int:
         print(f"warming yowasp: {_warm():.1f} s")
     t0 = time.perf_counter()
     try:
-        result = build(None, args.board, args.out, clock_mhz=args.clock_mhz)
+        result = build(None, args.board, args.out, clock_mhz=args.clock_mhz, weight_bits=16)
     except BuildError as err:   # e.g. timing sign-off failed: report.json is still in --out
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -125,6 +136,36 @@ def main() -> int:
     reads = float(per_layer[slowest.index - 1].sum(axis=0).mean()) * slowest.n_out
     print(f"  bound: {slowest.name} reads {reads:.0f} weights per inference, {slowest.lanes} per cycle "
           f"-> >= {reads / slowest.lanes:.0f} cycles")
+    print("\nweight precision (every layer; cycle model over the test set, zero inputs skipped):")
+    print(f"  {'bits':>4} {'shift':>7} {'lanes':>9} {'pack':>6} {'bias w':>6} {'EBR/SPRAM':>9} {'golden':>7} "
+          f"{'cycles mean':>11} {'worst':>6} {'inf/s':>6} {'read bound':>10} {'bound layer':>11}  built")
+    y = load_digits_data()[3].numpy()
+    for bits in (16, 8, 4):
+        q = quantize_network(net, Q8_8, weight_bits=bits)
+        p = get_board(args.board).plan(q)
+        gb = run_golden(q, xs, record=True, progress=False)
+        pl = [ls.sum(axis=2) for ls in gb.layer_spikes]
+        cyc = np.array(p.activity_cycles(gb.layer_spikes, Q8_8.quantize(prepare_input(net, xs))), dtype=float)
+        res = p.resources()
+        slow = max(p.layers[1:], key=lambda layer: layer.weight.size)
+        bound = float(pl[slow.index - 1].sum(axis=0).mean()) * slow.n_out / slow.lanes
+        built = "model only"
+        if bits in built_bits:
+            rb = r if bits == 16 else None
+            if rb is None:
+                try:
+                    rb = build(None, args.board, f"{args.out}_w{bits}", clock_mhz=args.clock_mhz,
+                               weight_bits=bits, quiet=True).report
+                except BuildError as err:
+                    built = f"build failed: {str(err).splitlines()[0][:60]}"
+            if rb is not None:
+                built = (f"LC {rb['resources']['lc']['used']} ({rb['lc_fraction']:.1%}), Fmax {rb['fmax_mhz']} MHz "
+                         f"{'met' if rb['timing_met'] else 'MISSED'}, report mean {rb['cycles_per_inference']['mean']:.0f}")
+        print(f"  {bits:>4} {','.join(str(l.shift) for l in p.layers):>7} "
+              f"{'/'.join(str(l.lanes) for l in p.layers):>9} {'/'.join(str(l.pack) for l in p.layers):>6} "
+              f"{'/'.join(str(l.bias_words) for l in p.layers):>6} {res['ebr']:>5}/{res['spram']:<3} "
+              f"{100 * np.mean(gb.predictions == y):6.2f}% {cyc.mean():11.0f} {p.cycles():6d} "
+              f"{f_clk / cyc.mean():6.0f} {bound:10.0f} {slow.name:>11}  {built}")
     print("\nthroughput, one sample at a time (peers measured now on this CPU):")
     print(f"  FPGA engine   {fpga_rate:10.0f} /s   1.00x")
     print(f"  golden numpy  {golden_rate:10.0f} /s   {golden_rate / fpga_rate:.2f}x of FPGA")

@@ -3,7 +3,13 @@
 Usage::
 
     python -m hw.build [--model ARTIFACT] [--board icebreaker] [--out DIR] [--program]
-                       [--lanes 4,8,8] [--clock-mhz F] [--allow-timing-fail]
+                       [--lanes 4,8,8] [--weight-bits 16|8|4|8,4,8|auto] [--clock-mhz F]
+                       [--allow-timing-fail]
+
+``--weight-bits``: the weight precision per layer (``hw.quantize``; default the artifact's,
+16 unless it says otherwise); ``auto`` takes the narrowest uniform precision whose golden
+accuracy on the digits test set stays within 0.5 points of float (``sim.verify.choose_weight_bits``),
+prints the choice and why, and records it in ``report.json`` (``weight_precision``).
 
 ``ARTIFACT`` is a ``hw.ir`` network file (``.npz``) or a NIR graph (``.nir``);
 without ``--model`` the built-in digits network (``hw.models``) is built.  The
@@ -192,11 +198,13 @@ def _yosys_cells(log: str) -> dict[str, int]:
 def build(model: str | Path | None = None, board_name: str = "icebreaker", out_dir: str | Path | None = None,
           *, lanes: list[int] | None = None, clock_mhz: float | None = None, baud: int | None = None,
           seed: int = 1, quiet: bool = False, activity_samples: Any = None,
-          allow_timing_fail: bool = False) -> BuildResult:
+          allow_timing_fail: bool = False, weight_bits: Any = None) -> BuildResult:
     """Run the whole flow; returns the report (also written to ``out_dir/report.json``).
 
     ``allow_timing_fail``: write the bitstream even when a path group misses the clock
     (the report says so); otherwise that stops the build.
+    ``weight_bits``: 16 / 8 / 4 for every layer, a list with one per layer, ``"auto"``
+    (``sim.verify.choose_weight_bits``) or ``None`` (the artifact's own).
 
     Raises:
         boards.UnknownBoardError: unknown board (lists the known ones).
@@ -222,12 +230,16 @@ def build(model: str | Path | None = None, board_name: str = "icebreaker", out_d
     with stage("load model"):
         network = load_model(model)
     with stage("quantize + plan"):
+        network, precision = _weight_precision(network, weight_bits)
         qnet = quantize_network(network, Q8_8)
         try:
             plan = board.plan(qnet, lanes)
         except PlanError as err:
             raise UsageError(f"{network.name}: {err}") from err
         need = check_memory_fit(plan, board)
+    if precision["auto"] is not None and not quiet:
+        print(f"  --weight-bits auto: {precision['auto']['bits']} bits ({precision['auto']['why']})",
+              file=sys.stderr, flush=True)
     with stage("generate Verilog"):
         toolchain.ensure_yosys()
         try:
@@ -276,6 +288,7 @@ def build(model: str | Path | None = None, board_name: str = "icebreaker", out_d
         timing = sign_off(out, f_mhz, allow_timing_fail=True)   # judged after the report is written
     if not timing.timing_met and not allow_timing_fail:
         report = _report(out, plan, board, top, network, qnet, activity_samples, timing, allow_timing_fail)
+        report["weight_precision"] = _precision_report(plan, qnet, precision)
         report["bitstream"] = None
         report["build_seconds"] = dict(stage.times)
         (out / "report.json").write_text(json.dumps(report, indent=2))
@@ -291,9 +304,37 @@ def build(model: str | Path | None = None, board_name: str = "icebreaker", out_d
             write_image(plan, out / WEIGHTS_IMAGE)      # FlashBoot copies it into SPRAM at power-up
     with stage("report"):
         report = _report(out, plan, board, top, network, qnet, activity_samples, timing, allow_timing_fail)
+        report["weight_precision"] = _precision_report(plan, qnet, precision)
     report["build_seconds"] = dict(stage.times)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     return BuildResult(out, report, out / f"{TOP}.bin", stage.times)
+
+
+def _weight_precision(network: Any, weight_bits: Any) -> tuple[Any, dict[str, Any]]:
+    """``network`` at the asked precision and how it was chosen (see :func:`build`)."""
+    from sim.verify import apply_weight_bits, choose_weight_bits
+
+    if weight_bits is None:
+        return network, {"source": "artifact", "auto": None}
+    if weight_bits == "auto":
+        try:
+            auto = choose_weight_bits(network)
+        except ValueError as err:
+            raise UsageError(f"--weight-bits auto: {err}") from err
+        return apply_weight_bits(network, auto["bits"]), {"source": "auto", "auto": auto}
+    try:
+        return apply_weight_bits(network, weight_bits), {"source": "--weight-bits", "auto": None}
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+
+
+def _precision_report(plan: Any, qnet: Any, precision: dict[str, Any]) -> dict[str, Any]:
+    """``report.json`` ``weight_precision``: per layer bits, shift and bank packing; the choice."""
+    layers = [{"layer": q.name, "bits": q.weight_bits, "shift": q.weight_shift, "pack": lp.pack,
+               "field_shift": lp.shift, "bias_words": lp.bias_words,
+               "clipped": q.saturation.get("weight", 0)}
+              for q, lp in zip(qnet.layers, plan.layers)]
+    return {**precision, "layers": layers}
 
 
 def _timing_hint(timing: Any) -> str:
@@ -447,6 +488,13 @@ def _print_report(report: dict[str, Any]) -> None:
         e2e = tp["end_to_end"]
         print(f"  inferences/s, end to end over the UART at {tp['baud']} baud ('{tp['command']}' stream): "
               f"{e2e['mean']} mean, {e2e['worst_case']} worst case")
+    wp = report.get("weight_precision")
+    if wp:
+        per = ", ".join(f"{l['layer']} {l['bits']}-bit" + (f" << {l['shift']}" if l["bits"] < 16 else "")
+                        + f" ({l['pack']} lanes/word)" for l in wp["layers"])
+        print(f"  weights: {per} [{wp['source']}]")
+        if wp.get("auto"):
+            print(f"  --weight-bits auto chose {wp['auto']['bits']}: {wp['auto']['why']}")
     if report.get("quantisation"):
         print(f"  {report['quantisation']}")
     t = report.get("timing", {})
@@ -493,6 +541,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --program: check the files and print the programming commands; "
                              "touch no hardware")
     parser.add_argument("--lanes", help="parallel lanes per layer, comma separated (e.g. 4,2)")
+    parser.add_argument("--weight-bits", help="weight precision: 16, 8 or 4 for every layer, one per layer "
+                        "(e.g. 8,4,8), or auto (the narrowest within 0.5 points of float on the digits test "
+                        "set); default: the artifact's")
     parser.add_argument("--clock-mhz", type=float, help="core clock (default: the board's)")
     parser.add_argument("--baud", type=int, help="UART baud rate (default: the board's, e.g. 3000000 "
                         "on the iCEBreaker)")
@@ -511,12 +562,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.program and not args.dry_run:
             check_programmer(board)       # seconds, before a minutes-long build
         lanes = _parse_lanes(args.lanes)
+        from sim.verify import parse_weight_bits
+
+        try:
+            weight_bits = parse_weight_bits(args.weight_bits)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
         for name, value in (("--clock-mhz", args.clock_mhz), ("--baud", args.baud)):
             if value is not None and not value > 0:
                 raise UsageError(f"{name} must be > 0, got {value:g}")
         result = build(args.model, board.name, args.out, lanes=lanes, clock_mhz=args.clock_mhz,
                        baud=args.baud, seed=args.seed, quiet=args.quiet,
-                       allow_timing_fail=args.allow_timing_fail)
+                       allow_timing_fail=args.allow_timing_fail, weight_bits=weight_bits)
     except (UnknownBoardError, UsageError) as err:
         return error(str(err), USAGE)
     except (BuildError, ProgramError) as err:

@@ -15,6 +15,7 @@ File format, version 1 (``format_version``)::
                   "layers": [{"op": "dense"|"conv2d", "name", "neuron": {"kind",
                   "equations", "states", "inputs", "params"}, "weight": true,
                   "bias": bool, "recurrent_weight": bool,
+                  optional "weight_bits": 8 | 4 (absent = 16),
                   conv2d only: "in_shape", "stride", "padding", "pool"}, ...]}
     layers.<i>.weight / .bias / .recurrent_weight   numeric arrays
 
@@ -40,6 +41,9 @@ FORMAT_VERSION = 1
 
 FORMAT_NAME = "snn-ir"
 """Value of the manifest's ``format`` field."""
+
+WEIGHT_BITS = (16, 8, 4)
+"""Weight precisions a layer may ask for (``Dense.weight_bits``; see ``hw.quantize``)."""
 
 NEURON_KINDS = frozenset(
     {"lif", "if", "synaptic", "alif", "expif", "adex", "lapicque", "alpha",
@@ -110,6 +114,9 @@ class Dense:
         bias: float array ``(n_out,)`` or ``None``.
         neuron: the population's neuron model.
         recurrent_weight: ``(n_out, n_out)`` for ``recurrent_lif`` (input ``R``).
+        weight_bits: weight precision on the hardware, 16, 8 or 4 (``hw.quantize``:
+            16 = plain Q8.8 raws; 8 / 4 = Q8.8 raws ``code << shift`` with a ``weight_bits``-bit
+            code).  Biases stay full Q8.8.
     """
 
     name: str
@@ -117,6 +124,7 @@ class Dense:
     bias: np.ndarray | None
     neuron: Neuron
     recurrent_weight: np.ndarray | None = None
+    weight_bits: int = 16
 
     op = "dense"
 
@@ -146,6 +154,7 @@ class Conv2d:
         in_shape: ``(c_in, h, w)``.
         stride, padding: convolution geometry.
         pool: max-pool kernel and stride applied to the current (1 = none).
+        weight_bits: weight precision, 16, 8 or 4 (as ``Dense.weight_bits``).
     """
 
     name: str
@@ -156,6 +165,7 @@ class Conv2d:
     stride: int = 1
     padding: int = 0
     pool: int = 1
+    weight_bits: int = 16
 
     op = "conv2d"
 
@@ -290,6 +300,8 @@ class Network:
                 if value is not None:
                     arrays[f"layers.{i}.{key}"] = np.ascontiguousarray(value)
                 entry[key] = value is not None
+            if layer.weight_bits != 16:   # absent = 16: files of 16-bit nets stay as they were
+                entry["weight_bits"] = int(layer.weight_bits)
             if isinstance(layer, Conv2d):
                 entry.update(in_shape=[int(d) for d in layer.in_shape], stride=int(layer.stride),
                              padding=int(layer.padding), pool=int(layer.pool))
@@ -467,6 +479,9 @@ def _is_call_target(name: ast.Name, tree: ast.AST) -> bool:
 
 def _validate_layer(layer: Layer, where: str, n_prev: int) -> None:
     _validate_neuron(layer.neuron, f"{where}.neuron")
+    bits = getattr(layer, "weight_bits", 16)
+    _check(_is_int(bits) and bits in WEIGHT_BITS, f"{where}.weight_bits",
+           f"must be one of {', '.join(map(str, WEIGHT_BITS))}, got {bits!r}")
     if isinstance(layer, Dense):
         _check(isinstance(layer.weight, np.ndarray) and layer.weight.ndim == 2,
                f"{where}.weight", "must be a 2-D array (n_out, n_in)")
@@ -533,7 +548,7 @@ def _layer_from_manifest(entry: Any, arrays: dict[str, np.ndarray], where: str, 
         return arrays[name]
 
     common = dict(name=entry["name"], weight=array("weight", True), bias=array("bias", False),
-                  neuron=neuron)
+                  neuron=neuron, weight_bits=entry.get("weight_bits", 16))
     _check(common["weight"] is not None, f"{where}.weight", "a layer needs weights")
     op = entry["op"]
     if op == "dense":

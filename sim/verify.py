@@ -2,7 +2,7 @@
 
 One table: the accuracy of each model of the same network on the 360 test
 samples of scikit-learn digits (``sw.training.load_digits_data``), the RTL
-(the network core on Icarus, ``sim.tb.network.run_rtl``, every sample back to back in
+(the network core on Verilator or, with ``SIM=icarus``, Icarus: ``sim.tb.network.run_rtl``, every sample back to back in
 one simulation) on a subset -- or on every sample with ``--rtl-samples all`` -- with the
 percentage of samples whose output spike counts equal the golden model's bit for bit,
 and the agreement (same predicted class) of every pair.  The golden model is
@@ -16,8 +16,14 @@ drop against float).  Saturation is reported: weights/biases clipped by Q8.8
 (``hw.quantize``) and the golden model's currents and states at the Q8.8
 limits (``sim.golden``), per layer.
 
-    python -m sim.verify [--model ARTIFACT] [--sc-length 2048] [--sc-sng sobol]
-                         [--rtl-samples 20|all] [--samples N] [--json]
+    python -m sim.verify [--model ARTIFACT] [--weight-bits 16|8|4|8,4,8|auto] [--sc-length 2048]
+                         [--sc-sng sobol] [--rtl-samples 20|all] [--samples N] [--json]
+
+``--weight-bits`` sets the weight precision of the golden model and the RTL (one value or
+one per layer, ``hw.quantize``; default: the artifact's own, 16 unless it says otherwise);
+``auto`` takes the narrowest one whose golden accuracy stays within 0.5 points of float
+(:func:`choose_weight_bits`, the same choice as ``python -m hw.build --weight-bits auto``).
+The report always lists the golden accuracy of every uniform precision (16, 8, 4).
 
 Exit status: 0 when every goal that was measured holds, 1 when one does not (or the run
 fails), 2 on bad arguments or a missing/invalid model file.
@@ -33,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["verify", "format_table", "main", "GOALS"]
+__all__ = ["verify", "format_table", "main", "GOALS", "precision_accuracy", "choose_weight_bits",
+           "parse_weight_bits"]
 
 GOALS = {"golden_vs_float_points": 0.5, "sc_vs_float_points": 2.0, "rtl_bit_exact_pct": 100.0,
          "chance_margin_points": 5.0}
@@ -87,6 +94,87 @@ def _digits_test_set() -> tuple[np.ndarray, np.ndarray]:
     return x_test.numpy().astype(np.float64), y_test.numpy().astype(np.int64)
 
 
+def _check_digits(network: Any) -> None:
+    if network.n_input != 64 or network.n_output != 10 or network.encoding != "direct":
+        raise ValueError(f"the digits test set needs a direct-encoded 64-input, 10-output network; "
+                         f"{network.name} has {network.n_input} inputs, {network.n_output} outputs, "
+                         f"{network.encoding} encoding")
+
+
+def parse_weight_bits(text: str | None) -> int | list[int] | str | None:
+    """``--weight-bits``: ``"8"`` -> 8, ``"8,4,8"`` -> ``[8, 4, 8]``, ``"auto"``; ``None`` stays."""
+    from hw.ir import WEIGHT_BITS
+
+    if text is None:
+        return None
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        bits = [int(v) for v in text.split(",")]
+    except ValueError:
+        bits = []
+    if not bits or any(b not in WEIGHT_BITS for b in bits):
+        raise ValueError(f"--weight-bits takes {', '.join(map(str, WEIGHT_BITS))} (one for every layer, "
+                         f"or one per layer separated by commas, e.g. 8,4,8) or auto, got {text!r}")
+    return bits[0] if len(bits) == 1 else bits
+
+
+def apply_weight_bits(network: Any, bits: int | list[int] | None) -> Any:
+    """``network`` with ``bits`` set (``None``: unchanged); ``ValueError`` on a wrong count."""
+    from hw.quantize import set_weight_bits
+
+    if bits is None:
+        return network
+    if isinstance(bits, list) and len(bits) != len(network.layers):
+        raise ValueError(f"--weight-bits gives {len(bits)} precisions, {network.name} has "
+                         f"{len(network.layers)} layers")
+    return set_weight_bits(network, bits)
+
+
+def precision_accuracy(network: Any, x: np.ndarray, y: np.ndarray,
+                       options: tuple[int, ...] = (16, 8, 4)) -> dict[int, float]:
+    """Golden accuracy with every layer at each of ``options`` bits."""
+    from hw.quantize import quantize_network
+    from sim.golden import run_golden
+
+    return {b: float(np.mean(run_golden(quantize_network(network, weight_bits=b), x,
+                                        progress=False).predictions == y)) for b in options}
+
+
+def choose_weight_bits(network: Any, *, limit_points: float | None = None,
+                       samples: int | None = None) -> dict[str, Any]:
+    """The narrowest uniform weight precision (4, then 8, then 16) whose golden accuracy on the
+    digits test set is within ``limit_points`` (default :data:`GOALS`, 0.5) of float.
+
+    Returns ``{"bits", "float_accuracy", "accuracy": {"16": .., "8": .., "4": ..}, "limit_points",
+    "samples", "why"}``; 16 when none is within the limit (``why`` says so).
+    """
+    from sim.golden import simulate_float
+
+    _check_digits(network)
+    limit = GOALS["golden_vs_float_points"] if limit_points is None else float(limit_points)
+    x, y = _digits_test_set()
+    if samples is not None:
+        x, y = x[:samples], y[:samples]
+    f = float(np.mean(simulate_float(network, x, progress=False).predictions == y))
+    acc = precision_accuracy(network, x, y)
+    ok = [b for b in (4, 8, 16) if 100.0 * (f - acc[b]) <= limit]
+    bits = ok[0] if ok else 16
+    parts = ", ".join(f"{b}-bit {100 * acc[b]:.2f} %" for b in (16, 8, 4))
+    why = (f"float {100 * f:.2f} %, golden {parts} on {len(x)} digits test samples: "
+           + (f"{bits} bits is the narrowest within {limit:g} points of float"
+              if ok else f"none within {limit:g} points of float, kept 16 bits"))
+    return {"bits": bits, "float_accuracy": f, "accuracy": {str(b): acc[b] for b in (16, 8, 4)},
+            "limit_points": limit, "samples": len(x), "why": why}
+
+
+def _simulator_name() -> str:
+    """The cocotb simulator the RTL column runs on (``sim.tb.runner.default_simulator``: ``$SIM``)."""
+    from sim.tb.runner import default_simulator
+
+    return {"icarus": "Icarus", "verilator": "Verilator"}[default_simulator()]
+
+
 def _run_rtl(network: Any, x: np.ndarray, progress: bool) -> tuple[Any, str | None]:
     """RTL result, or ``None`` and the reason it could not run."""
     try:
@@ -95,16 +183,17 @@ def _run_rtl(network: Any, x: np.ndarray, progress: bool) -> tuple[Any, str | No
         return None, f"RTL runner not available ({err})"
     try:
         if progress:
-            print(f"running {len(x)} samples on the RTL (Icarus)...", file=sys.stderr, flush=True)
+            print(f"running {len(x)} samples on the RTL ({_simulator_name()})...", file=sys.stderr, flush=True)
         return run_rtl(network, x), None
-    except Exception as err:  # Icarus missing, unsupported network, failed simulation
+    except Exception as err:  # simulator missing, unsupported network, failed simulation
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         return None, f"RTL run failed: {first[:200]}"
 
 
 def verify(model: str | Path | None = None, *, sc_length: int = 2048, sc_sng: str = "sobol",
            sc_mode: str = "unipolar", rtl_samples: int | str = 20, samples: int | None = None,
-           base_seed: int = 0, progress: bool = True) -> dict[str, Any]:
+           base_seed: int = 0, progress: bool = True,
+           weight_bits: int | list[int] | str | None = None) -> dict[str, Any]:
     """Measure float / Q8.8 golden / SC / RTL on the digits test set; returns the report dict.
 
     Parameters:
@@ -112,6 +201,8 @@ def verify(model: str | Path | None = None, *, sc_length: int = 2048, sc_sng: st
         sc_length, sc_sng, sc_mode, base_seed: the SC run (``sim.sc.run_sc``).
         rtl_samples: first N test samples run on the RTL (0 skips it; ``"all"``: every sample used).
         samples: use only the first N test samples (default: all 360).
+        weight_bits: weight precision of golden and RTL (one value, one per layer, ``"auto"``
+            for :func:`choose_weight_bits`, ``None``: the artifact's own).
     """
     from hw.fixed import Q8_8
     from hw.quantize import quantize_network
@@ -123,10 +214,12 @@ def verify(model: str | Path | None = None, *, sc_length: int = 2048, sc_sng: st
     if not (rtl_samples == "all" or (isinstance(rtl_samples, int) and rtl_samples >= 0)):
         raise ValueError(f"--rtl-samples must be an int >= 0 or 'all', got {rtl_samples!r}")
     network = _load_network(model)
-    if network.n_input != 64 or network.n_output != 10 or network.encoding != "direct":
-        raise ValueError(f"the digits test set needs a direct-encoded 64-input, 10-output network; "
-                         f"{network.name} has {network.n_input} inputs, {network.n_output} outputs, "
-                         f"{network.encoding} encoding")
+    _check_digits(network)
+    chosen = None
+    if weight_bits == "auto":
+        chosen = choose_weight_bits(network, samples=samples)
+        weight_bits = chosen["bits"]
+    network = apply_weight_bits(network, weight_bits)
     x, y = _digits_test_set()
     if samples is not None:
         if not (isinstance(samples, int) and samples >= 1):
@@ -135,6 +228,7 @@ def verify(model: str | Path | None = None, *, sc_length: int = 2048, sc_sng: st
     preds: dict[str, np.ndarray] = {}
     preds["float"] = simulate_float(network, x, progress=progress).predictions
     qnet = quantize_network(network, Q8_8)
+    precisions = precision_accuracy(network, x, y)
     golden = run_golden(qnet, x, progress=progress)
     preds["golden"] = golden.predictions
     preds["sc"] = run_sc(network, x, length=sc_length, sng=sc_sng, mode=sc_mode, base_seed=base_seed,
@@ -149,7 +243,7 @@ def verify(model: str | Path | None = None, *, sc_length: int = 2048, sc_sng: st
         "float": {"accuracy": acc(preds["float"]), "samples": len(x)},
         "golden": {"accuracy": acc(preds["golden"]), "samples": len(x)},
         "sc": {"accuracy": acc(preds["sc"]), "samples": len(x)},
-        "rtl": {"accuracy": None, "samples": 0, "status": rtl_status or "ok"},
+        "rtl": {"accuracy": None, "samples": 0, "status": rtl_status or "ok", "simulator": _simulator_name()},
     }
     agreement = {f"{a}-{b}": float(np.mean(preds[a] == preds[b])) for a, b in combinations(preds, 2)}
     if rtl is not None:
@@ -178,6 +272,12 @@ def verify(model: str | Path | None = None, *, sc_length: int = 2048, sc_sng: st
         "sc": {"length": sc_length, "sng": sc_sng, "mode": sc_mode, "base_seed": base_seed},
         "models": models, "agreement": agreement, "goals": goals,
         "quantisation": qnet.saturation_summary(), "saturation": saturation_report(qnet, golden),
+        "weight_bits": [q.weight_bits for q in qnet.layers],
+        "weight_shift": [q.weight_shift for q in qnet.layers],
+        "weight_precisions": {str(b): {"accuracy": a, "points_below_float":
+                                       100.0 * (models["float"]["accuracy"] - a)}
+                              for b, a in precisions.items()},
+        "weight_bits_auto": chosen,
         "all_goals_met": all(g["met"] for g in goals.values()),
     }
 
@@ -191,8 +291,11 @@ def format_table(report: dict[str, Any]) -> str:
     m, sc = report["models"], report["sc"]
     lines = [f"{report['model']} on {report['dataset']}: {report['samples']} samples", ""]
     lines.append(f"{'model':<28}{'samples':>8}{'accuracy':>10}   note")
-    names = {"float": "float64", "golden": "Q8.8 golden",
-             "sc": f"SC ({sc['sng']}, {sc['mode']}, L={sc['length']})", "rtl": "RTL (Icarus)"}
+    bits = report.get("weight_bits") or []
+    prec = "" if all(b == 16 for b in bits) else (
+        f" ({bits[0]}-bit w)" if len(set(bits)) == 1 else f" ({','.join(map(str, bits))}-bit w)")
+    names = {"float": "float64", "golden": f"Q8.8 golden{prec}",
+             "sc": f"SC ({sc['sng']}, {sc['mode']}, L={sc['length']})", "rtl": f"RTL ({_simulator_name()})"}
     for key in ("float", "golden", "sc", "rtl"):
         row = m[key]
         if row["accuracy"] is None:
@@ -203,6 +306,13 @@ def format_table(report: dict[str, Any]) -> str:
             note = (f"bit-exact with golden on {row['bit_exact_pct']:.1f} % of samples "
                     f"(golden on this subset: {100 * row['golden_accuracy_on_subset']:.2f} %)")
         lines.append(f"{names[key]:<28}{row['samples']:>8}{100 * row['accuracy']:>9.2f}%   {note}")
+    if report.get("weight_precisions"):
+        lines += ["", "golden accuracy per weight precision (every layer):"]
+        for b, row in report["weight_precisions"].items():
+            lines.append(f"  {b + '-bit':<8}{100 * row['accuracy']:>7.2f} %   "
+                         f"{-row['points_below_float']:+.2f} points vs float")
+        if report.get("weight_bits_auto"):
+            lines.append(f"  auto: {report['weight_bits_auto']['why']}")
     lines += ["", "agreement (same predicted class):"]
     for pair, value in report["agreement"].items():
         n = m["rtl"]["samples"] if pair.endswith("-rtl") else report["samples"]
@@ -255,13 +365,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rtl-samples", type=_rtl_count, default=20,
                         help="test samples run on the RTL (0: skip; 'all': every sample)")
     parser.add_argument("--samples", type=int, default=None, help="use only the first N test samples")
+    parser.add_argument("--weight-bits", default=None,
+                        help="weight precision: 16, 8 or 4 for every layer, one per layer (8,4,8), or auto "
+                             "(the narrowest within 0.5 points of float); default: the artifact's")
     parser.add_argument("--seed", type=int, default=0, help="SC base seed")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     try:
         report = verify(args.model, sc_length=args.sc_length, sc_sng=args.sc_sng, sc_mode=args.sc_mode,
                         rtl_samples=args.rtl_samples, samples=args.samples, base_seed=args.seed,
-                        progress=not args.json)
+                        progress=not args.json, weight_bits=parse_weight_bits(args.weight_bits))
     except ValueError as err:
         return error(str(err), USAGE)
     except KeyboardInterrupt:

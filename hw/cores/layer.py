@@ -168,26 +168,39 @@ class LayerUnit(wiring.Component):
 
         # -- accumulation pipeline: stage s flags v (valid), b (bias item), e (last item) --
         acc_w = lp.acc_width(fmt)
-        item = Signal(range(n_in + P + 2))          # stage 0: 0 = bias, j+1 = item j, then bubbles
+        NB, SH = lp.bias_words, lp.shift               # bias items per group, weight field shift
+        item = Signal(range(n_in + P + NB + 1))     # stage 0: 0..NB-1 = bias, NB+j = item j, bubbles
         row_base = Signal(range(max(2, lp.bank_depth + lp.row)))
         group = Signal(range(G + 1))
         v = [Signal(name=f"v{s}") for s in range(A + 1)]
         b = [Signal(name=f"b{s}") for s in range(A + 1)]
         e = [Signal(name=f"e{s}") for s in range(A + 1)]
-        m.d.comb += [b[0].eq(item == 0), e[0].eq(item == n_items)]
+        n_last = n_items + (NB - 1) if NB > 1 else n_items     # the group's last item
+        m.d.comb += [b[0].eq(item < NB), e[0].eq(item == n_last)]
         for s in range(A):
             m.d.sync += [v[s + 1].eq(v[s]), b[s + 1].eq(b[s]), e[s + 1].eq(e[s])]
+        f = b                                       # first item of a group (sets the accumulator)
+        if NB > 1:   # which bias word (item) each stage holds
+            f = [Signal(name=f"f{s}") for s in range(A + 1)]
+            bi = [Signal(range(NB), name=f"bi{s}") for s in range(3)]
+            m.d.comb += [f[0].eq(item == 0), bi[0].eq(item[:len(bi[0])])]
+            for s in range(A):
+                m.d.sync += f[s + 1].eq(f[s])
+            m.d.sync += [bi[1].eq(bi[0]), bi[2].eq(bi[1])]
         # the lists hold weight columns (input + 1), so stage 1's bank address is one add:
         # the row base of the item's group plus the bank's base (registered) + the column
         if analog:   # stage 0 reads the nonzero list; stage 1 the input and the weights
-            m.d.comb += nz_rd.addr.eq(item - 1)
+            m.d.comb += nz_rd.addr.eq(item - NB)
             column1 = nz_rd.data
             m.d.comb += self.src_addr.eq(Mux(scanning, scan, column1 - 1))
         else:        # stage 0 reads the spike list; stage 1 the weights
-            m.d.comb += self.src_addr.eq(item - 1)
+            m.d.comb += self.src_addr.eq(item - NB)
             column1 = self.src_data[:_bits(n_in + 1)]
         col = Signal(range(lp.row + 1))
-        m.d.comb += col.eq(Mux(b[1], 0, column1))
+        if NB > 1:   # bias words at columns 0..NB-1, input j's weights at column NB + j
+            m.d.comb += col.eq(Mux(b[1], bi[1], column1 + (NB - 1)))
+        else:
+            m.d.comb += col.eq(Mux(b[1], 0, column1))
         rbase: dict[int, Signal] = {}
         for bank, (raddr, _) in zip(lp.banks, banks):
             base = bank.base if bank.spram else 0
@@ -206,7 +219,28 @@ class LayerUnit(wiring.Component):
         accs, nexts = [], []
         for k in range(P):
             rdata = banks[k // lp.pack][1]
-            wk = rdata if lp.pack == 1 else rdata[(k % lp.pack) * bits:(k % lp.pack + 1) * bits].as_signed()
+            if lp.pack == 1:
+                wk = rdata
+            else:   # the lane's field; a weight code goes back left by SH, the bias as it is
+                fld = rdata[(k % lp.pack) * bits:(k % lp.pack + 1) * bits].as_signed()
+                weight = Cat(Const(0, SH), fld).as_signed() if SH else fld
+                if SH == 0 and NB == 1:
+                    wk = fld
+                else:   # bias field: word i // per of the row, field i % per (``LayerPlan``)
+                    i, per = k % lp.pack, lp.pack // NB
+                    bb = w // per
+                    bfld = rdata[(i % per) * bb:(i % per + 1) * bb].as_signed()
+                    wk = Signal(signed(max(len(weight), bb)), name=f"wsel{k}")
+                    with m.If(~b[2]):
+                        m.d.comb += wk.eq(weight)
+                    if NB == 1:
+                        with m.Else():      # the bias, in the field unshifted
+                            m.d.comb += wk.eq(bfld)
+                    else:
+                        with m.Elif(bi[2] == i // per):      # this lane's bias word
+                            m.d.comb += wk.eq(bfld)
+                        with m.Else():                       # another lane's
+                            m.d.comb += wk.eq(0)
             if analog:
                 # registered DSP: operands (A_REG/B_REG) and product with nothing in between
                 wreg = Signal(signed(len(wk)), reset_less=True, name=f"wop{k}")
@@ -217,7 +251,7 @@ class LayerUnit(wiring.Component):
                 m.d.sync += term.eq(wk)
             acc = Signal(signed(acc_w), name=f"acc{k}")
             nxt = Signal(signed(acc_w), name=f"acc_next{k}")
-            m.d.comb += nxt.eq(Mux(b[A], term, acc + term))
+            m.d.comb += nxt.eq(Mux(f[A], term, acc + term))
             accs.append(acc)
             nexts.append(nxt)
 
@@ -318,9 +352,9 @@ class LayerUnit(wiring.Component):
         # (overlap) or the accumulators (analog) are free for the next group's sums
         win_end = Signal.like(item)
         if overlap:
-            m.d.comb += win_end.eq(Mux((group == G - 1) | (n_items + 1 >= P), n_items, P - 1))
+            m.d.comb += win_end.eq(Mux((group == G - 1) | (n_last + 1 >= P), n_last, P - 1))
         else:
-            m.d.comb += win_end.eq(Mux(group == G - 1, n_items, n_items + P - 1))
+            m.d.comb += win_end.eq(Mux(group == G - 1, n_last, n_last + P - 1))
         busy_acc = Signal()
         m.d.comb += busy_acc.eq(Cat(*v[1:]).any())
         m.d.sync += self.done.eq(0)
@@ -376,7 +410,7 @@ class LayerUnit(wiring.Component):
         # the shared SPRAM blocks see 0 from a layer unless it reads weights: the analog
         # layer's STEP (no weights) runs alongside the layers that share its blocks
         # the FSM's outputs as expressions of its state (see the strobes above)
-        m.d.comb += [v[0].eq(fsm.ongoing("ACC") & (item <= n_items)), nstep.eq(fsm.ongoing("NSTEP") if analog else 0)]
+        m.d.comb += [v[0].eq(fsm.ongoing("ACC") & (item <= n_last)), nstep.eq(fsm.ongoing("NSTEP") if analog else 0)]
         if analog:
             m.d.comb += scanning.eq(fsm.ongoing("SCAN"))
         m.d.comb += [active.eq(~fsm.ongoing("IDLE") & (prep if analog else 1)),

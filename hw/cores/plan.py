@@ -10,9 +10,18 @@ estimate used to refuse designs that do not fit *before* synthesis.
 Weight bank layout: lane ``k`` of a layer with ``P`` lanes holds the rows
 ``o = g*P + k``; row ``g`` of the bank is ``[bias[o], W[o, 0], ..., W[o, n_in-1]]``
 (raw fixed-point integers), so the bank depth is ``groups * (n_in + 1)``.
-Packing (lossless): when every weight and bias raw of a layer fits in half the
-word (8 bits for Q8.8), one 16-bit word holds two lanes (lane ``2b`` in the low
-byte, ``2b+1`` in the high byte of bank ``b``), so 4 memories feed 8 lanes.
+Packing (lossless): when every weight raw of a layer is ``code << shift`` with the
+codes fitting ``16 / pack`` bits (pack 2: 8-bit fields, pack 4: 4-bit fields; the
+smallest such ``shift``), one 16-bit word holds ``pack`` lanes (lane ``pack*b + i``
+in field ``i``, bits ``i*16/pack ..``, of bank ``b``), so 4 memories feed 8 or 16
+lanes; the engine shifts a code back left by ``shift`` before it is added or
+multiplied.  The biases (unshifted) open the row in ``bias_words`` words, the
+fewest (1, 2, ``pack``) whose fields of ``16 * bias_words / pack`` bits hold every
+bias raw of the layer: field ``i`` (lane ``pack*b + i``) is word ``i // L``, bits
+``(i % L) * 16 / L ..`` with ``L = pack / bias_words`` lanes a word (``bias_words`` = 1:
+the bias sits in the lane's own field, as for the trained digits net at 16 or 8 bits),
+so a row is ``[bias words, W[o, 0], ..., W[o, n_in-1]]``, ``n_in + bias_words`` deep.
+Weight precision (``hw.quantize``, 8 or 4 bits) gives such raws by construction.
 Physical memories: one per EBR bank, then the SPRAM blocks.  Banks of different
 layers share an SPRAM block, each at its own ``base``, but never two spike layers
 (they run at the same time, on consecutive steps; the analog layer reads its
@@ -89,7 +98,11 @@ class LayerPlan:
         lanes: parallel accumulators (and weight banks).
         analog: the inputs are analog values (multiply) instead of binary spikes (add).
         count: keep per-neuron spike counts (the output layer).
-        pack: lanes per 16-bit bank word (2 when all raws fit 8 bits, else 1).
+        pack: lanes per 16-bit bank word (1, 2 or 4; module docstring).
+        shift: the bank fields hold ``weight >> shift`` (0 unless packed).
+        bias_words: words at the start of each row holding the biases (1, 2 or ``pack``:
+            the fewest whose ``16 * bias_words / pack``-bit fields hold them).
+        pack_options: ``{pack: (shift, bias_words)}`` the layer's raws allow (pack 1 always).
         neuron_stages: pipeline stages of the neuron datapath (``hw.cores.pipeline``).
         overlap: the next group accumulates while this one's neurons are updated (hold
             registers, ``P`` more per layer). Spike layers only: the analog layer
@@ -110,6 +123,32 @@ class LayerPlan:
     banks: list[Bank] = field(default_factory=list)
     neuron_stages: int = 1
     overlap: bool = False
+    shift: int = 0
+    bias_words: int = 1
+    pack_options: dict[int, tuple[int, int]] = field(default_factory=lambda: {1: (0, 1)})
+
+    def __post_init__(self) -> None:
+        if self.pack not in self.pack_options:
+            self.pack_options = {**self.pack_options, **_pack_options(self.weight, self.bias, 16)}
+        if self.pack not in self.pack_options:
+            raise PlanError(f"layer {self.index}: its raws cannot be packed {self.pack} lanes to a word")
+        self.shift, self.bias_words = self.pack_options[self.pack]
+
+    @property
+    def max_pack(self) -> int:
+        """The most lanes per word the layer's raws allow."""
+        return max(self.pack_options)
+
+    def set_lanes(self, lanes: int, pack: bool = True) -> None:
+        """``lanes`` lanes, packed as tightly as the raws allow (and as ``lanes`` needs)."""
+        self.lanes = int(lanes)
+        p = 1
+        if pack and self.lanes > 1:
+            p = min(self.max_pack, 1 << (self.lanes - 1).bit_length())
+            while p not in self.pack_options:
+                p //= 2
+        self.pack = p
+        self.shift, self.bias_words = self.pack_options[p]
 
     @property
     def n_in(self) -> int:
@@ -125,7 +164,7 @@ class LayerPlan:
 
     @property
     def row(self) -> int:
-        return self.n_in + 1
+        return self.n_in + self.bias_words
 
     @property
     def bank_depth(self) -> int:
@@ -135,14 +174,22 @@ class LayerPlan:
     def n_banks(self) -> int:
         return math.ceil(self.lanes / self.pack)
 
+    @property
+    def bias_bits(self) -> int:
+        """Bits of a bias field (16 unpacked)."""
+        return 16 * self.bias_words // self.pack
+
     def lane_words(self, lane: int) -> np.ndarray:
-        """Raw weights lane ``lane`` reads, in bank order (layout in the module docstring)."""
+        """What lane ``lane`` reads, in bank order: per group its bias (column 0, unshifted)
+        and its weights ``>> shift`` (the fields of a packed bank; with ``bias_words`` > 1
+        the columns ``1 .. bias_words - 1`` are 0 here, see :meth:`bank_words`)."""
+        nb = self.bias_words
         words = np.zeros((self.groups, self.row), dtype=np.int64)
         for g in range(self.groups):
             o = g * self.lanes + lane
             if o < self.n_out:
                 words[g, 0] = self.bias[o]
-                words[g, 1:] = self.weight[o]
+                words[g, nb:] = self.weight[o] >> self.shift
         return words.reshape(-1)
 
     def bank_words(self, bank: int, width: int = 16) -> np.ndarray:
@@ -151,10 +198,16 @@ class LayerPlan:
             return self.lane_words(bank)
         bits = width // self.pack
         word = np.zeros(self.bank_depth, dtype=np.int64)
+        per = self.pack // self.bias_words          # bias fields a word
+        bb = width // per
         for i in range(self.pack):
             lane = bank * self.pack + i
             if lane < self.lanes:
-                word |= (self.lane_words(lane) & ((1 << bits) - 1)) << (i * bits)
+                lw = self.lane_words(lane)
+                bias = lw[0::self.row].copy()
+                lw[0::self.row] = 0
+                word |= (lw & ((1 << bits) - 1)) << (i * bits)
+                word[i // per::self.row] |= (bias & ((1 << bb) - 1)) << ((i % per) * bb)
         return np.where(word >= 1 << (width - 1), word - (1 << width), word)
 
     @property
@@ -187,23 +240,27 @@ class LayerPlan:
         of the neuron pipeline, the start/done handshake)."""
         if self.analog and not prep:
             return {"accumulate": 0, "update": self.n_out, "overhead": self.command_overhead}
-        n, P = int(items), self.lanes
-        window = max(n + 1, P) if self.overlap else n + P
+        P = self.lanes
+        n = int(items) + self.bias_words                    # a group's items: biases, inputs
+        window = max(n, P) if self.overlap else n + P - 1
         scan = self.n_in + 1 if self.analog else 0          # PREP: list the nonzero inputs
-        return {"accumulate": (self.groups - 1) * window + n + 1,
+        return {"accumulate": (self.groups - 1) * window + n,
                 "update": self.n_out - (self.groups - 1) * P,
                 "overhead": scan + self.acc_stage + self.command_overhead}
 
     def acc_width(self, fmt: QFormat) -> int:
-        """Bits of an accumulator that holds the exact sum (never wraps): ``n_in + 1`` terms
-        (the bias included) of at most ``2**(bits-1)`` in magnitude for weights of
-        ``bits = fmt.width // pack`` bits, times ``2**(fmt.width-1)`` for the analog layer's
-        products (the bias term ``bias << frac_bits`` is smaller), plus the sign."""
+        """Bits of an accumulator that holds the exact sum (never wraps): ``n_in`` weight terms
+        of at most ``2**(bits-1) << shift`` in magnitude for fields of ``bits = fmt.width // pack``
+        bits, plus the bias (``2**(bits-1)``, or ``2**(fmt.width-1)`` in its own words), times
+        ``2**(fmt.width-1)`` for the analog layer's products (the bias term ``bias << frac_bits``
+        is smaller), plus the sign."""
         bits = fmt.width // self.pack
-        largest = 1 << (bits - 1)
+        weight = (1 << (bits - 1)) << self.shift
+        bias = 1 << (fmt.width * self.bias_words // self.pack - 1)
+        total = self.n_in * weight + bias
         if self.analog:
-            largest <<= fmt.width - 1
-        return ((self.n_in + 1) * largest).bit_length() + 1
+            total <<= fmt.width - 1
+        return total.bit_length() + 1
 
 
 @dataclass
@@ -486,7 +543,7 @@ def plan_network(
     if not weights:
         raise PlanError("a network needs at least one layer")
     layers: list[LayerPlan] = []
-    packable: list[bool] = []
+    packable: list[int] = []
     if not (len(weights) == len(biases) == len(neurons) == len(compiled)):
         raise PlanError("weights, biases, neurons and compiled need one entry per layer")
     for i, (w, b, neuron, comp) in enumerate(zip(weights, biases, neurons, compiled)):
@@ -496,21 +553,23 @@ def plan_network(
         w = np.asarray(w, dtype=np.int64)
         n_out = w.shape[0]
         b = np.zeros(n_out, dtype=np.int64) if b is None else np.asarray(b, dtype=np.int64)
-        half = fmt.width // 2
-        raws = np.concatenate([w.ravel(), b])
-        fits_half = bool(np.all((raws >= -(1 << (half - 1))) & (raws < (1 << (half - 1)))))
-        # spike layers: packing doubles the lanes the same memories feed
-        default = analog_lanes if i == 0 else spike_lanes * (2 if (pack and fits_half) else 1)
+        options = _pack_options(w, b, fmt.width) if pack else {1: (0, 1)}
+        most = max(options)
+        # spike layers: packing doubles the lanes the same memories feed; not more for 4 lanes a
+        # word (lanes cost logic: accumulators, hold registers; on the UP5K LCs bind first)
+        default = analog_lanes if i == 0 else spike_lanes * min(most, 2)
         p = min(n_out, default) if lanes is None else int(lanes[i])
         if not 1 <= p <= n_out:
             raise PlanError(f"layer {i}: lanes must be 1..{n_out}, got {p}")
-        layers.append(LayerPlan(index=i, name=f"layer{i}", weight=w, bias=b, neuron=comp,
-                                states=tuple(neuron.states), inputs=tuple(neuron.inputs),
-                                lanes=p, analog=(i == 0), count=(i == len(weights) - 1),
-                                pack=2 if (pack and p > 1 and fits_half) else 1,
-                                neuron_stages=_neuron_stages(comp, neuron_stages),
-                                overlap=i > 0 and (overlap is None or bool(overlap[i]))))
-        packable.append(pack and fits_half)
+        layer = LayerPlan(index=i, name=f"layer{i}", weight=w, bias=b, neuron=comp,
+                          states=tuple(neuron.states), inputs=tuple(neuron.inputs),
+                          lanes=p, analog=(i == 0), count=(i == len(weights) - 1),
+                          neuron_stages=_neuron_stages(comp, neuron_stages),
+                          overlap=i > 0 and (overlap is None or bool(overlap[i])),
+                          pack_options=options)
+        layer.set_lanes(p, pack)
+        layers.append(layer)
+        packable.append(most)
     if lanes is None and overlap is None:
         defaults = [layer.lanes for layer in layers]
         _balance(layers, packable)
@@ -570,7 +629,7 @@ def _place(layers: list[LayerPlan], fmt: QFormat, timesteps: int, name: str, spr
     return plan
 
 
-def _balance(layers: list[LayerPlan], packable: Sequence[bool], keep: int | None = None,
+def _balance(layers: list[LayerPlan], packable: Sequence[int], keep: int | None = None,
              limit: Sequence[int] | None = None) -> None:
     """Shrink the spike layers that are not the slowest: all layers compute their steps at
     once (``NetworkCore``), so one whose worst-case step (every input spiked) stays within
@@ -583,23 +642,45 @@ def _balance(layers: list[LayerPlan], packable: Sequence[bool], keep: int | None
         if layer.analog or layer.index == keep:
             continue
         if limit is not None:   # rebalancing: from the layer's default lanes, with overlap
-            layer.lanes, layer.overlap = limit[layer.index], True
-            layer.pack = 2 if (can_pack and layer.lanes > 1) else 1
+            layer.overlap = True
+            layer.set_lanes(limit[layer.index], can_pack > 1)
         default = (layer.lanes, layer.pack, layer.overlap)
-        per_bank = 2 if can_pack else 1
+        per_bank = min(can_pack, 2)     # lanes in steps of 2 when packed (set_lanes packs them)
         for banks in range(1, math.ceil(layer.lanes / per_bank) + 1):
             lanes = min(layer.n_out, banks * per_bank)
             found = False
             for ov in (False, True):
-                layer.lanes, layer.overlap = lanes, ov
-                layer.pack = 2 if (can_pack and lanes > 1) else 1
+                layer.overlap = ov
+                layer.set_lanes(lanes, can_pack > 1)
                 if (lanes, layer.pack, ov) == default or worst(layer) <= bound:
                     found = True
                     break
             if found:
                 break
         else:
-            layer.lanes, layer.pack, layer.overlap = default
+            layer.overlap = default[2]
+            layer.set_lanes(default[0], can_pack > 1)
+
+
+def _pack_options(weight: np.ndarray, bias: np.ndarray, width: int) -> dict[int, tuple[int, int]]:
+    """``{pack: (shift, bias_words)}`` for 1 and every packing (2, 4) the raws allow: the
+    weights are ``code << shift`` with codes of ``width // pack`` bits (the smallest such
+    shift); ``bias_words`` the fewest words (1, 2, ``pack``) whose ``width * bias_words / pack``-bit
+    fields hold every bias."""
+    w = np.asarray(weight, dtype=np.int64).ravel()
+    b = np.asarray(bias, dtype=np.int64).ravel()
+    options = {1: (0, 1)}
+    for pack in (2, 4):
+        bits = width // pack
+        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        shift = next((s for s in range(width - bits + 1)
+                      if w.size == 0 or (int(w.min()) >> s >= lo and int(w.max()) >> s <= hi)), None)
+        if shift is None or np.any(w & ((1 << shift) - 1)):
+            break           # codes that do not fit, or raws between them: no tighter packing
+        words = next(nb for nb in (1, 2, 4) if nb == pack or b.size == 0 or bool(np.all(
+            (b >= -(1 << (width * nb // pack - 1))) & (b < (1 << (width * nb // pack - 1))))))
+        options[pack] = (shift, words)
+    return options
 
 
 def _worst(layer: LayerPlan) -> int:
@@ -607,7 +688,7 @@ def _worst(layer: LayerPlan) -> int:
     return layer.command_cycles(0 if layer.analog else layer.n_in)
 
 
-def _widen(plan: NetworkPlan, packable: Sequence[bool], defaults: Sequence[int], fmt: QFormat,
+def _widen(plan: NetworkPlan, packable: Sequence[int], defaults: Sequence[int], fmt: QFormat,
            timesteps: int, name: str, spram_blocks: int, ebr_budget: int | None,
            preload: bool | None) -> NetworkPlan:
     """Give the lanes :func:`_balance` took from the other spike layers to the slowest one, a
@@ -620,11 +701,11 @@ def _widen(plan: NetworkPlan, packable: Sequence[bool], defaults: Sequence[int],
         return plan
     slowest = max(spike, key=_worst)
     spare = sum(defaults[layer.index] for layer in spike) - sum(layer.lanes for layer in spike)
-    per_bank = 2 if packable[slowest.index] else 1
+    per_bank = min(packable[slowest.index], 2)
     start = kept = lanes = slowest.lanes
 
     def use(n: int) -> None:
-        slowest.lanes, slowest.pack = n, (2 if (packable[slowest.index] and n > 1) else 1)
+        slowest.set_lanes(n, packable[slowest.index] > 1)
 
     while True:
         lanes = min(slowest.n_out, (math.ceil(lanes / per_bank) + 1) * per_bank)

@@ -198,6 +198,27 @@ def test_dsp_registers_reads_clock_and_register_params() -> None:
     cells = {d["cell"]: d for d in dsp_registers(netlist)}
     assert cells["host.core.layer0.prod0_SB_MAC16_O"] == {
         "cell": "host.core.layer0.prod0_SB_MAC16_O", "clock": "clk", "a_reg": True, "b_reg": True,
-        "out_reg": True}
+        "out_reg": True, "a_from": [], "b_from": []}
     comb = cells["host.core.layer0.term3_SB_MAC16_A"]
     assert comb["clock"] == "0" and not (comb["a_reg"] or comb["b_reg"] or comb["out_reg"])
+
+
+def test_unregistered_operand_counts_only_when_its_drivers_are_registers() -> None:
+    """An operand without the DSP's input register is register-to-DSP only if every bit comes
+    from a rising-edge flip-flop, block RAM / SPRAM read data or a constant."""
+    from hw.timing import dsp_registers, operand_registered
+
+    def cell(kind, outputs):
+        return {"type": kind, "connections": outputs, "port_directions": {p: "output" for p in outputs}}
+
+    mac = {"type": "SB_MAC16", "connections": {"CLK": [20], "A": [1, 2, "0"], "B": [3, 4]},
+           "port_directions": {"A": "input", "B": "input", "CLK": "input"},
+           "parameters": {"A_REG": "0", "B_REG": "0", "PIPELINE_16x16_MULT_REG1": "1"}}
+    netlist = {"modules": {"top": {"attributes": {"top": "1"}, "netnames": {"clk": {"bits": [20]}},
+                                   "cells": {"mac": mac, "ff": cell("SB_DFFE", {"Q": [1]}),
+                                             "ram": cell("SB_SPRAM256KA", {"DATAOUT": [2]}),
+                                             "lut": cell("SB_LUT4", {"O": [3]}),
+                                             "negff": cell("SB_DFFN", {"Q": [4]})}}}}
+    (d,) = dsp_registers(netlist)
+    assert d["a_from"] == ["SB_DFFE", "SB_SPRAM256KA", "const"] and operand_registered(d, "a")
+    assert d["b_from"] == ["SB_DFFN", "SB_LUT4"] and not operand_registered(d, "b")

@@ -5,6 +5,8 @@ import json
 import numpy as np
 import pytest
 
+from sim.tb.runner import default_simulator
+
 from hw.models import load_default_model
 from sim.golden import run_golden, simulate_float
 from sim.verify import format_table, main, verify
@@ -31,7 +33,8 @@ def test_report_matches_independent_runs():
     assert 0.8 <= m["sc"]["accuracy"] <= 1.0
     assert m["rtl"]["accuracy"] is None and "skipped" in m["rtl"]["status"]
     table = format_table(report)
-    assert "RTL (Icarus)" in table and "skipped" in table and "not measured" in table
+    simulator = {"icarus": "Icarus", "verilator": "Verilator"}[default_simulator()]
+    assert f"RTL ({simulator})" in table and "skipped" in table and "not measured" in table
     assert "Q8.8 quantisation: no weight or bias outside [-128, 127.996]" in table
     assert report["goals"]["better_than_chance"]["met"]
     assert [r["layer"] for r in report["saturation"]] == [l.name for l in net.layers]
@@ -143,3 +146,27 @@ def test_all_digits_test_images_on_rtl():
     assert report["samples"] == 360 and report["models"]["rtl"]["samples"] == 360
     assert report["models"]["rtl"]["bit_exact_pct"] == 100.0
     assert report["goals"]["rtl_equals_golden"]["met"]
+
+
+def test_weight_bits_option(capsys):
+    """--weight-bits: golden (and its row) at the chosen precision; every precision listed;
+    auto picks the narrowest within 0.5 points of float; bad values exit 2."""
+    from hw.quantize import quantize_network
+
+    x, y = _subset(60)
+    net = load_default_model()
+    report = verify(samples=60, sc_length=32, rtl_samples=0, progress=False, weight_bits=[8, 4, 4])
+    assert report["weight_bits"] == [8, 4, 4] and report["weight_shift"] == [0, 3, 4]
+    g = run_golden(quantize_network(net, weight_bits=[8, 4, 4]), x, progress=False)
+    assert report["models"]["golden"]["accuracy"] == pytest.approx(g.accuracy(y))
+    assert set(report["weight_precisions"]) == {"16", "8", "4"}
+    for bits, row in report["weight_precisions"].items():
+        ref = run_golden(quantize_network(net, weight_bits=int(bits)), x, progress=False).accuracy(y)
+        assert row["accuracy"] == pytest.approx(ref)
+    table = format_table(report)
+    assert "Q8.8 golden (8,4,4-bit w)" in table and "golden accuracy per weight precision" in table
+    code = main(["--samples", "40", "--sc-length", "32", "--rtl-samples", "0", "--weight-bits", "auto", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert out["weight_bits_auto"]["bits"] == out["weight_bits"][0] and code in (0, 1)
+    assert main(["--weight-bits", "6", "--rtl-samples", "0"]) == 2
+    assert "--weight-bits takes 16, 8, 4" in capsys.readouterr().err
