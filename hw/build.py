@@ -51,6 +51,10 @@ TOP = "snn_top"
 CORE_CLOCK = "clk"
 """Net name of the core (``sync``) clock in nextpnr's report."""
 ACTIVITY_SAMPLES = 100
+
+PNR_SEED_TRIES = 3
+"""Placement seeds tried (``--seed``, then the next ones) when nextpnr's router gets stuck
+(``hw.toolchain.RouterWatch``); each try is recorded in ``report.json`` ``pnr_seeds``."""
 """Samples the golden model runs to measure spike activity for the cycles/inference estimate."""
 STAGES = ("load model", "quantize + plan", "generate Verilog", "synthesize (yosys)",
           "place & route (nextpnr)", "timing sign-off", "pack bitstream (icepack)", "report")
@@ -265,14 +269,31 @@ def build(model: str | Path | None = None, board_name: str = "icebreaker", out_d
                 line.close()
         cells = _yosys_cells((out / "synth.log").read_text(errors="replace"))
     f_mhz = top.f_clk / 1e6
+    pnr_seeds: list[dict[str, Any]] = []
     with stage("place & route (nextpnr)"):
-        args = [board.nextpnr_device, "--package", board.nextpnr_package, "--json", f"{TOP}.json",
-                "--pcf", f"{TOP}.pcf", "--asc", f"{TOP}.asc", "--freq", f"{f_mhz:g}",
-                "--seed", str(seed), "--report", "pnr_report.json", "--log", "pnr.log",
-                "--timing-allow-fail", "--router", "router2", "-q"]
         line = stage.tool()
         try:
-            toolchain.run_nextpnr_ice40(args, cwd=out, progress=line)
+            for attempt in range(PNR_SEED_TRIES):
+                args = [board.nextpnr_device, "--package", board.nextpnr_package, "--json", f"{TOP}.json",
+                        "--pcf", f"{TOP}.pcf", "--asc", f"{TOP}.asc", "--freq", f"{f_mhz:g}",
+                        "--seed", str(seed + attempt), "--report", "pnr_report.json", "--log", "pnr.log",
+                        "--timing-allow-fail", "--router", "router2", "-q"]
+                try:
+                    toolchain.run_nextpnr_ice40(args, cwd=out, progress=line)
+                    pnr_seeds.append({"seed": seed + attempt, "result": "routed"})
+                    break
+                except toolchain.ToolStalled as err:
+                    reason = str(err).split(": ", 1)[-1].split(" (in ")[0]
+                    pnr_seeds.append({"seed": seed + attempt, "result": reason})
+                    if not quiet:
+                        print(f"  nextpnr seed {seed + attempt}: {reason}; "
+                              + ("trying the next seed" if attempt + 1 < PNR_SEED_TRIES else "giving up"),
+                              flush=True)
+            else:
+                raise BuildError(
+                    f"place & route failed: the router got stuck with seeds {seed}..{seed + PNR_SEED_TRIES - 1} "
+                    f"({pnr_seeds[-1]['result']}); the design is too crowded to route: use fewer lanes "
+                    f"(--lanes, now {','.join(str(l.lanes) for l in plan.layers)}) or other seeds (--seed)")
         except toolchain.ToolchainError as err:
             lcs = cells.get("SB_LUT4", 0)
             rows = [("LC", lcs, board.budget.lcs), ("EBR", need["ebr"], board.budget.ebr),
@@ -291,6 +312,7 @@ def build(model: str | Path | None = None, board_name: str = "icebreaker", out_d
         report["weight_precision"] = _precision_report(plan, qnet, precision)
         report["bitstream"] = None
         report["build_seconds"] = dict(stage.times)
+        report["pnr_seeds"] = pnr_seeds
         (out / "report.json").write_text(json.dumps(report, indent=2))
         sign_off(out, f_mhz, allow_timing_fail=False, timing=timing)   # raises TimingError
     with stage("pack bitstream (icepack)"):
@@ -306,6 +328,7 @@ def build(model: str | Path | None = None, board_name: str = "icebreaker", out_d
         report = _report(out, plan, board, top, network, qnet, activity_samples, timing, allow_timing_fail)
         report["weight_precision"] = _precision_report(plan, qnet, precision)
     report["build_seconds"] = dict(stage.times)
+    report["pnr_seeds"] = pnr_seeds
     (out / "report.json").write_text(json.dumps(report, indent=2))
     return BuildResult(out, report, out / f"{TOP}.bin", stage.times)
 

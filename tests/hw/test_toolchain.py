@@ -108,3 +108,21 @@ def test_first_run_of_a_tool_gets_a_notice(tmp_path, monkeypatch):
     with pytest.raises(ToolchainError):                       # warm now: no notice
         run_icepack([str(tmp_path / "missing.asc"), str(tmp_path / "out.bin")], progress=events.append)
     assert not any(e.notice for e in events)
+
+
+def test_router_watch_stops_a_stuck_route_and_lets_a_converging_one_finish() -> None:
+    """router2 lines as nextpnr prints them: a route that keeps 2 overused wires is stopped after
+    ``patience`` iterations without improvement; one that converges (even slowly) is not."""
+    from hw.toolchain import RouterWatch
+
+    def line(i: int, overused: int) -> str:
+        return f"Info:     iter={i} wires=51078 overused={overused} overuse={overused} archfail=NA"
+
+    stuck = RouterWatch(patience=100)
+    said = [stuck(line(i, max(2, 2095 - 50 * i))) for i in range(1, 400)]
+    first = next(i for i, s in enumerate(said, 1) if s is not None)
+    assert first == 42 + 100          # 2 overused from iteration 42 on, stopped 100 later
+    assert "2 wires still overused after 142 router2 iterations" in said[first - 1]
+    slow = RouterWatch(patience=100)  # improves every 90 iterations, then converges
+    assert all(slow(line(i, max(0, 10 - i // 90))) is None for i in range(1, 1000))
+    assert RouterWatch()("Info: Running router2") is None
