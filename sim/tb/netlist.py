@@ -249,13 +249,11 @@ def uart_load_frames(plan: Any) -> list[tuple[int, np.ndarray]]:
     from sw.host.protocol import MAX_LOAD_WORDS
 
     frames = []
-    for layer in plan.layers:
-        for bank in layer.banks:
-            if bank.preload or bank.spram:
-                continue
-            start, words = plan.load_address(bank), layer.bank_words(bank.lane, plan.fmt.width)
-            for k in range(0, len(words), MAX_LOAD_WORDS):
-                frames.append((start + k, np.asarray(words[k:k + MAX_LOAD_WORDS], dtype=np.int64)))
+    for start, words in plan.load_image(only_needed=True):
+        if start >> plan.offset_bits in plan.spram_blocks:      # as spram_images classifies them
+            continue
+        for k in range(0, len(words), MAX_LOAD_WORDS):
+            frames.append((start + k, np.asarray(words[k:k + MAX_LOAD_WORDS], dtype=np.int64)))
     return frames
 
 
