@@ -39,7 +39,7 @@ def compile_neuron(neuron, fmt: QFormat = Q8_8) -> CompiledNeuron:
 
 def compile_cell(kind: str, params: dict[str, float] | None = None, fmt: QFormat = Q8_8) -> CompiledNeuron:
     """Compile a ``sw.training.equations.CELL_EQUATIONS`` entry, overriding some parameters."""
-    from sw.training.equations import CELL_EQUATIONS
+    from hw.equations import CELL_EQUATIONS
 
     if kind not in CELL_EQUATIONS:
         raise CompileError(f"unknown cell {kind!r}; known: {', '.join(CELL_EQUATIONS)}")

@@ -22,8 +22,7 @@ from amaranth import Cat, Const, Module, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from sim.sc.bitstream import MODES
-from sim.sc.sng import LFSR, LFSR_TAPS, Sobol, make_sng, sobol_direction_numbers
+from hw.cores.sc_numbers import MODES, LFSR, LFSR_TAPS, Sobol, make_sng, sobol_direction_numbers
 
 __all__ = ["LFSRGen", "SobolGen", "SCDotProduct", "sc_unit_for"]
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hw.cores.sc_numbers import MODES
 from sim.sc.sng import SNG, thresholds
 
 __all__ = [
@@ -24,8 +25,8 @@ __all__ = [
     "to_probability", "generate", "sc_dot_counts", "scc",
 ]
 
-MODES = ("unipolar", "bipolar")
-"""Multiplier encodings: ``unipolar`` (AND) and ``bipolar`` (XNOR)."""
+# MODES (``unipolar`` AND, ``bipolar`` XNOR) is defined in hw.cores.sc_numbers, beside the
+# gateware that implements both multipliers; re-exported here unchanged.
 
 
 def n_words(length: int) -> int:
