@@ -22,8 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=Path, default=None,
                         help="output .npz (default: the checkpoint name with .npz)")
     parser.add_argument("--timesteps", type=int, default=25, help="steps per sample (default 25)")
-    parser.add_argument("--encoding", choices=ENCODINGS, default="direct",
-                        help="input encoding (default direct: the sample is presented every step)")
+    parser.add_argument("--encoding", choices=ENCODINGS, default=None,
+                        help="input encoding (default: the one the checkpoint was trained with, "
+                             "recorded by python -m sw.training; direct when it records none: the "
+                             "sample is presented every step)")
     parser.add_argument("--name", default=None, help="network name (default: the model class)")
     args = parser.parse_args(argv)
     if not args.checkpoint.is_file():
@@ -40,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         model = load_checkpoint(args.checkpoint)
-        net = to_ir(model, timesteps=args.timesteps, encoding=args.encoding, name=args.name,
+        encoding = args.encoding
+        if encoding is None:
+            encoding = getattr(model, "checkpoint_extra", {}).get("encoding", "direct")
+        net = to_ir(model, timesteps=args.timesteps, encoding=encoding, name=args.name,
                     metadata={"checkpoint": args.checkpoint.name})
     except (ValueError, TypeError, IRError) as exc:
         return error(str(exc), USAGE)

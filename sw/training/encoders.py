@@ -1,6 +1,14 @@
-"""Spike encoders: turn analog values into spike trains shaped ``(T, *x.shape)``."""
+"""Spike encoders: turn analog values into spike trains shaped ``(T, *x.shape)``.
+
+``get_encoder(name)`` gives the encoder of an ``hw.ir`` encoding (``"direct"``, ``"rate"``,
+``"latency"``) as ``fn(x, n_timesteps) -> (T, *x.shape)``, what ``fit`` / ``train_epoch`` /
+``evaluate`` take as ``encoder=`` (``None`` for ``direct``: the sample itself is presented
+at every step).
+"""
 
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 from torch import Tensor
@@ -72,3 +80,21 @@ def delta_encode(x: Tensor, threshold: float = 0.1, off_spike: bool = False) -> 
     if off_spike:
         out = out - (d <= -threshold).to(x.dtype)
     return out
+
+
+ENCODINGS: tuple[str, ...] = ("direct", "rate", "latency")
+"""The input encodings of ``hw.ir`` (``hw.ir.ENCODINGS``), in the same order."""
+
+
+def get_encoder(name: str, generator: torch.Generator | None = None
+                ) -> Callable[[Tensor, int], Tensor] | None:
+    """The encoder of encoding ``name``: ``None`` for ``"direct"`` (no encoding),
+    ``rate_encode`` (with ``generator``, if given) for ``"rate"``, ``latency_encode``
+    (``tau=5``) for ``"latency"``; ``ValueError`` for any other name."""
+    if name == "direct":
+        return None
+    if name == "rate":
+        return lambda x, n_timesteps: rate_encode(x, n_timesteps, generator=generator)
+    if name == "latency":
+        return latency_encode
+    raise ValueError(f"unknown encoding {name!r}; known: {', '.join(ENCODINGS)}")

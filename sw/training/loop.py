@@ -107,12 +107,15 @@ def train_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optim
                 n_timesteps: int, loss_fn: Callable = spike_count_loss,
                 device: str | torch.device = "cpu", max_grad_norm: float | None = None,
                 flatten_input: bool = True, progress: bool | str = False,
-                on_batch: Callable[[int, float, float], bool | None] | None = None
+                on_batch: Callable[[int, float, float], bool | None] | None = None,
+                encoder: Callable[[Tensor, int], Tensor] | None = None
                 ) -> tuple[float, float]:
     """One pass over ``loader`` of ``(x, y)`` batches; returns ``(mean loss, accuracy)``.
 
     ``x`` is either ``(batch, features...)`` (repeated over ``n_timesteps``) or
-    pre-encoded ``(T, batch, ...)``.  Under DDP the figures are over all ranks.
+    pre-encoded ``(T, batch, ...)``.  ``encoder(x, n_timesteps) -> (T, batch, ...)`` (e.g.
+    ``sw.training.encoders.rate_encode``), when given, encodes every batch first (a fresh
+    draw each time for a random code).  Under DDP the figures are over all ranks.
     ``on_batch(index, loss, accuracy)`` is called after every optimizer step;
     returning ``False`` raises ``StopTraining``.
     """
@@ -121,6 +124,8 @@ def train_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optim
     n_batches = 0
     for x, y in _batches(loader, progress):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if encoder is not None:
+            x = encoder(x, n_timesteps)
         xs = prepare_input(model, x, n_timesteps, flatten_input)
         counts, mem = model(xs)
         loss, scores = _loss_and_scores(loss_fn, counts, mem, y, xs.shape[0])
@@ -149,13 +154,16 @@ def train_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optim
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: Iterable, n_timesteps: int,
              loss_fn: Callable = spike_count_loss, device: str | torch.device = "cpu",
-             flatten_input: bool = True) -> tuple[float, float]:
+             flatten_input: bool = True,
+             encoder: Callable[[Tensor, int], Tensor] | None = None) -> tuple[float, float]:
     """Loss and accuracy of ``model`` on ``loader`` (prediction = argmax of spike counts,
-    or of the accumulated membrane for ``membrane_loss``)."""
+    or of the accumulated membrane for ``membrane_loss``); ``encoder`` as in ``train_epoch``."""
     model.eval()
     tot_loss = tot_correct = tot_n = 0.0
     for x, y in loader:
         x, y = x.to(device), y.to(device)
+        if encoder is not None:
+            x = encoder(x, n_timesteps)
         xs = prepare_input(model, x, n_timesteps, flatten_input)
         counts, mem = model(xs)
         loss, scores = _loss_and_scores(loss_fn, counts, mem, y, xs.shape[0])
@@ -205,7 +213,8 @@ def fit(model: nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimiz
         checkpoint_path: str | Path | None = None,
         callback: Callable[[dict], bool | None] | None = None,
         batch_callback: Callable[[dict], bool | None] | None = None,
-        progress: bool = True, **checkpoint_extra) -> FitResult:
+        progress: bool = True, encoder: Callable[[Tensor, int], Tensor] | None = None,
+        **checkpoint_extra) -> FitResult:
     """Train for ``epochs`` epochs with a progress bar.
 
     After each finished epoch the model is evaluated on ``val_loader`` (if
@@ -215,7 +224,8 @@ def fit(model: nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimiz
     is called after every optimizer step; returning ``False`` stops at once
     (the unfinished epoch is neither recorded nor checkpointed).  Ctrl-C stops
     cleanly: the checkpoint of the last finished epoch stays on disk and the
-    history so far is returned.  Extra keyword arguments are stored in the
+    history so far is returned.  ``encoder(x, n_timesteps)`` encodes every training and
+    validation batch (``train_epoch``).  Extra keyword arguments are stored in the
     checkpoint.
     """
     from sw.training.checkpoint import save_checkpoint
@@ -239,12 +249,13 @@ def fit(model: nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimiz
             loss, acc = train_epoch(model, train_loader, optimizer, n_timesteps, loss_fn,
                                     device, max_grad_norm, flatten_input,
                                     progress=f"epoch {epoch}" if progress and _long(train_loader)
-                                    else False, on_batch=on_batch)
+                                    else False, on_batch=on_batch, encoder=encoder)
             record = {"epoch": epoch, "train_loss": loss, "train_acc": acc,
                       "seconds": time.perf_counter() - t0}
             if val_loader is not None:
                 record["val_loss"], record["val_acc"] = evaluate(
-                    unwrap(model), val_loader, n_timesteps, loss_fn, device, flatten_input)
+                    unwrap(model), val_loader, n_timesteps, loss_fn, device, flatten_input,
+                    encoder=encoder)
             result.history.append(record)
             bar.set_postfix({k: f"{record[k]:.3f}" for k in ("train_acc", "val_acc")
                              if k in record})
