@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-ACCEPTED = ("lif", "if", "synaptic", "alif", "expif", "adex", "lapicque", "second_order_lif")
+from sim.tb.engine_cases import ACCEPTED  # noqa: E402  (the kinds the engine runs)
 
 
 def kind_network(kind: str, seed: int = 0):
@@ -37,13 +37,17 @@ def kind_network(kind: str, seed: int = 0):
     from hw.ir import Dense, Network, Neuron
     from sw.training.equations import CELL_EQUATIONS
 
-    e = CELL_EQUATIONS[kind]
     rng = np.random.default_rng(seed)
     layers = []
     for i, (n_in, n_out) in enumerate(((64, 32), (32, 10))):
+        # a recurrent kind cannot be the analog first layer: LIF there, the kind in layer 1
+        k = "lif" if (i == 0 and kind == "recurrent_lif") else kind
+        e = CELL_EQUATIONS[k]
         w = rng.normal(0.2, 1.2 / np.sqrt(n_in), (n_out, n_in))
         b = rng.normal(0.0, 0.1, n_out)
-        layers.append(Dense(f"l{i}", w, b, Neuron(kind, e.text, e.states, e.inputs, dict(e.params))))
+        rec = rng.normal(0.0, 0.3 / np.sqrt(n_out), (n_out, n_out)) if k == "recurrent_lif" else None
+        layers.append(Dense(f"l{i}", w, b, Neuron(k, e.text, e.states, e.inputs, dict(e.params)),
+                            recurrent_weight=rec))
     return Network(layers, (64,), timesteps=25, name=f"{kind}-64-32-10")
 
 

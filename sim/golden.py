@@ -6,7 +6,9 @@ engine implements it, ``simulate_float`` evaluates the same thing in float64)::
     inputs   direct encoding: x (batch, n_input) real values (normally in [0, 1]),
              quantised ONCE per sample: x_q = fmt.quantize(x).
              rate / latency encoding: x (batch, T, n_input) pre-encoded binary spike
-             trains (0/1); step t presents x[:, t].
+             trains (0/1); step t presents x[:, t].  Or pixels x (batch, n_input): then the
+             trains are what the board's encoder makes of the raws the host sends,
+             hw.encoding.InputEncoder.spikes(fmt.quantize(x)) (``encode_pixels``).
     state    every neuron state starts at the compiled neuron's initial_state (0);
              the previous-step spikes of every layer start at 0.
     step t = 0 .. T-1, layers l = 0 .. L-1 in order:
@@ -45,7 +47,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from hw.fixed import Q8_8, QFormat
 from hw.ir import Conv2d, Dense, Layer, Network, Neuron
 
-__all__ = ["GoldenResult", "FloatNeuron", "run_golden", "simulate_float", "prepare_input"]
+__all__ = ["GoldenResult", "FloatNeuron", "run_golden", "simulate_float", "prepare_input", "encode_pixels",
+           "is_pixels"]
 
 
 @dataclass
@@ -248,15 +251,18 @@ class _LayerRun:
 
 # -- input checking -------------------------------------------------------------------
 def prepare_input(network: Network, x: Any) -> np.ndarray:
-    """Check and reshape ``x`` for ``network``: ``(B, n_input)`` float64 for direct encoding,
-    ``(B, T, n_input)`` int64 0/1 spike trains for rate/latency. Raises ``ValueError``."""
+    """Check and reshape ``x`` for ``network``: ``(B, n_input)`` float64 for direct encoding
+    and for the pixels of a rate/latency network (encoded by :func:`encode_pixels`),
+    ``(B, T, n_input)`` int64 0/1 spike trains for pre-encoded rate/latency input.
+    Raises ``ValueError``."""
     if hasattr(x, "detach"):  # torch tensor
         x = x.detach().cpu().numpy()
     x = np.asarray(x)
     if x.dtype.kind not in "biuf":
         raise ValueError(f"input must be real numbers, got dtype {x.dtype}")
     shape, n_in, T = tuple(network.input_shape), network.n_input, network.timesteps
-    if network.encoding == "direct":
+    pixels = network.encoding != "direct" and x.ndim >= 2 and x.shape[1:] in (shape, (n_in,))
+    if network.encoding == "direct" or pixels:
         if x.ndim < 1 or x.shape[1:] not in (shape, (n_in,)):
             raise ValueError(f"direct encoding expects x of shape (batch, {n_in}) or (batch, *{shape}), "
                              f"got {x.shape}")
@@ -271,6 +277,25 @@ def prepare_input(network: Network, x: Any) -> np.ndarray:
     if not np.all((x == 0) | (x == 1)):
         raise ValueError(f"{network.encoding} encoding expects binary (0/1) spike trains")
     return x.astype(np.int64)
+
+
+def is_pixels(network: Network, x: np.ndarray) -> bool:
+    """``x`` (from :func:`prepare_input`) holds pixels for the on-chip encoder, not spike trains."""
+    return network.encoding != "direct" and x.ndim == 2
+
+
+def encode_pixels(network: Network, x: Any, fmt: QFormat = Q8_8) -> np.ndarray:
+    """``(B, T, n_input)`` int64 spike trains the board's encoder makes of pixels ``x``
+    (``hw.encoding``: rate LFSR or latency table over the raws ``fmt.quantize(x)``)."""
+    from hw.encoding import encoder_for
+
+    enc = encoder_for(network, fmt.frac_bits)
+    if enc is None:
+        raise ValueError("a direct-encoded network takes its pixels as they are: nothing to encode")
+    x = prepare_input(network, x)
+    if not is_pixels(network, x):
+        raise ValueError(f"encode_pixels takes pixels (batch, {network.n_input}), got spike trains {x.shape}")
+    return enc.spikes(fmt.quantize(x)).astype(np.int64)
 
 
 def _expand_state(state: dict[str, np.ndarray], n: int, batch: int) -> dict[str, np.ndarray]:
@@ -331,8 +356,10 @@ def _simulate(runs: list[_LayerRun], network: Network, x: np.ndarray, record: bo
 
 
 def _run_chunks(runs: list[_LayerRun], network: Network, x: Any, record: bool,
-                batch_size: int, progress: bool, desc: str) -> GoldenResult:
+                batch_size: int, progress: bool, desc: str, fmt: QFormat) -> GoldenResult:
     x = prepare_input(network, x)
+    if is_pixels(network, x):
+        x = encode_pixels(network, x, fmt)
     if not (isinstance(batch_size, int) and batch_size >= 1):
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     starts = range(0, max(x.shape[0], 1), batch_size)
@@ -361,7 +388,9 @@ def run_golden(qnet_or_network: Any, x: Any, fmt: QFormat | None = None, *, reco
         qnet_or_network: a ``hw.quantize.QuantizedNetwork`` or a ``hw.ir.Network``
             (quantised here with ``fmt``).
         x: ``(batch, n_input)`` for direct encoding, ``(batch, T, n_input)`` 0/1 spike
-            trains for rate/latency (``(batch, *input_shape)`` also accepted).
+            trains for rate/latency (``(batch, *input_shape)`` also accepted), or the pixels
+            ``(batch, n_input)`` of a rate/latency network, encoded as the board encodes
+            them (:func:`encode_pixels`).
         fmt: format for a ``Network`` (default ``Q8_8``); for a ``QuantizedNetwork``
             it must be omitted or equal ``qnet.fmt``.
         record: keep every layer's spikes in ``layer_spikes``.
@@ -389,7 +418,7 @@ def run_golden(qnet_or_network: Any, x: Any, fmt: QFormat | None = None, *, reco
         else:
             terms = [(names[0], q.weight, q.bias)]
         runs.append(_LayerRun(q.layer, terms, q.recurrent_weight, q.neuron, arith))
-    return _run_chunks(runs, qnet.network, x, record, batch_size, progress, "golden")
+    return _run_chunks(runs, qnet.network, x, record, batch_size, progress, "golden", qnet.fmt)
 
 
 def simulate_float(network: Network, x: Any, *, record: bool = False, batch_size: int = 512,
@@ -397,7 +426,8 @@ def simulate_float(network: Network, x: Any, *, record: bool = False, batch_size
     """float64 inference with the same schedule as ``run_golden`` and no quantisation.
 
     This is what the torch model computes (used for float vs fixed-point comparisons
-    and by the NIR bridge). Arguments as ``run_golden``.
+    and by the NIR bridge). Arguments as ``run_golden``; the pixels of a rate/latency
+    network are encoded as the board does (``encode_pixels``, raws in Q8.8).
     """
     if not isinstance(network, Network):
         raise TypeError(f"simulate_float expects a hw.ir.Network, got {type(network).__name__}")
@@ -417,4 +447,4 @@ def simulate_float(network: Network, x: Any, *, record: bool = False, batch_size
         rec = getattr(layer, "recurrent_weight", None)
         rec = None if rec is None else np.asarray(rec, dtype=np.float64)
         runs.append(_LayerRun(layer, terms, rec, FloatNeuron(layer.neuron), arith))
-    return _run_chunks(runs, network, x, record, batch_size, progress, "float")
+    return _run_chunks(runs, network, x, record, batch_size, progress, "float", Q8_8)

@@ -30,6 +30,16 @@ enable or logic around the ``*``, so synthesis puts them inside the SB_MAC16
 (A_REG/B_REG and its pipeline register) and the DSP runs on the core clock; the bias
 item multiplies the bias by ``1 << frac_bits`` (exactly ``bias << frac_bits``).
 
+Alpha layers (``LayerPlan.split``: inputs ``I_exc``, ``I_inh``): each lane has two
+accumulators fed from the same weight reads; a positive weight's (or bias's) term is
+added to the first, a negative one's subtracted from the second (its magnitude; the
+weight first clipped to ``-max_raw``, as ``hw.quantize`` clips the magnitude), so one
+multiplier a lane still serves both; each current is rounded and saturated on its own
+(the analog layer stores both).  Recurrent layers (``LayerPlan.recurrent``) use the
+second accumulator for ``R``: after a group's input items come the layer's own spikes
+of the previous step (a second read port of its spike list; none in the first step),
+whose weights sit in the row after the inputs'.
+
 Overlap (spike layers, ``LayerPlan.overlap``): a group's final sums move into the
 lanes' hold registers in the cycle they are complete, and the next group accumulates
 while the held ones are updated; a group's items take ``max(items, P)`` cycles (the
@@ -143,8 +153,10 @@ class LayerUnit(wiring.Component):
         m.d.comb += [spk_rd.addr.eq(Cat(self.spk_raddr, self.spk_rbank)), self.spk_rdata.eq(spk_rd.data),
                      self.n_spikes.eq(Mux(self.spk_rbank, n_spk[1], n_spk[0]))]
         par = self.step[0]                          # the bank this command writes (and reads)
+        REC = lp.recurrent
+        NC = 2 if (lp.split or REC) else 1          # currents a lane sums (alpha: I_exc, I_inh; R)
         if analog:
-            m.submodules.current = cur_mem = Memory(shape=signed(w), depth=n_out, init=[])
+            m.submodules.current = cur_mem = Memory(shape=NC * w, depth=n_out, init=[])
             cur_rd, cur_wr = cur_mem.read_port(), cur_mem.write_port()
             # indices of the nonzero inputs of the sample (PREP's scan)
             m.submodules.nonzero = nz_mem = Memory(shape=_bits(n_in + 1), depth=max(2, n_in), init=[])
@@ -169,16 +181,26 @@ class LayerUnit(wiring.Component):
         # -- accumulation pipeline: stage s flags v (valid), b (bias item), e (last item) --
         acc_w = lp.acc_width(fmt)
         NB, SH = lp.bias_words, lp.shift               # bias items per group, weight field shift
-        item = Signal(range(n_in + P + NB + 1))     # stage 0: 0..NB-1 = bias, NB+j = item j, bubbles
+        n_rec = Signal(range(n_out + 1))            # recurrent: own spikes of the previous step
+        item = Signal(range(n_in + (n_out if REC else 0) + P + NB + 1))   # stage 0: 0..NB-1 = bias,
+        # NB+j = item j (then the recurrent items), bubbles
         row_base = Signal(range(max(2, lp.bank_depth + lp.row)))
         group = Signal(range(G + 1))
         v = [Signal(name=f"v{s}") for s in range(A + 1)]
         b = [Signal(name=f"b{s}") for s in range(A + 1)]
         e = [Signal(name=f"e{s}") for s in range(A + 1)]
-        n_last = n_items + (NB - 1) if NB > 1 else n_items     # the group's last item
+        n_all = n_items + n_rec if REC else n_items
+        n_last = n_all + (NB - 1) if NB > 1 else n_all         # the group's last item
         m.d.comb += [b[0].eq(item < NB), e[0].eq(item == n_last)]
         for s in range(A):
             m.d.sync += [v[s + 1].eq(v[s]), b[s + 1].eq(b[s]), e[s + 1].eq(e[s])]
+        if REC:   # r: a recurrent item (own spike list, columns after the inputs, into R)
+            r = [Signal(name=f"r{s}") for s in range(A + 1)]
+            m.d.comb += r[0].eq(item >= n_items + NB)
+            for s in range(A):
+                m.d.sync += r[s + 1].eq(r[s])
+            spk_own = spk_mem.read_port()           # the previous step's bank, beside the next layer's reads
+            m.d.comb += spk_own.addr.eq(Cat((item - NB - n_items)[:obits], ~par))
         f = b                                       # first item of a group (sets the accumulator)
         if NB > 1:   # which bias word (item) each stage holds
             f = [Signal(name=f"f{s}") for s in range(A + 1)]
@@ -196,6 +218,8 @@ class LayerUnit(wiring.Component):
         else:        # stage 0 reads the spike list; stage 1 the weights
             m.d.comb += self.src_addr.eq(item - NB)
             column1 = self.src_data[:_bits(n_in + 1)]
+            if REC:  # own neuron j's recurrent weight at column n_in + j (+ bias words)
+                column1 = Mux(r[1], spk_own.data + n_in, column1)
         col = Signal(range(lp.row + 1))
         if NB > 1:   # bias words at columns 0..NB-1, input j's weights at column NB + j
             m.d.comb += col.eq(Mux(b[1], bi[1], column1 + (NB - 1)))
@@ -241,19 +265,46 @@ class LayerUnit(wiring.Component):
                             m.d.comb += wk.eq(bfld)
                         with m.Else():                       # another lane's
                             m.d.comb += wk.eq(0)
+            neg = None
+            if lp.split:   # alpha: a positive weight's term goes to I_exc, a negative one's is
+                # subtracted from I_inh (its magnitude), the weight first clipped to -max_raw as
+                # hw.quantize clips the magnitude (only -2**(w-1) changes)
+                neg = Signal(name=f"neg{k}")
+                m.d.comb += neg.eq(wk < 0)
+                if len(wk) >= w:
+                    clip = Signal(signed(len(wk)), name=f"wclip{k}")
+                    m.d.comb += clip.eq(Mux(wk < -fmt.max_raw, -fmt.max_raw, wk))
+                    wk = clip
             if analog:
                 # registered DSP: operands (A_REG/B_REG) and product with nothing in between
                 wreg = Signal(signed(len(wk)), reset_less=True, name=f"wop{k}")
                 term = Signal(signed(len(wk) + w), reset_less=True, name=f"prod{k}")
                 m.d.sync += [wreg.eq(wk), term.eq(wreg * x2)]
+                if neg is not None:
+                    neg1, neg2 = Signal(name=f"neg{k}_op"), Signal(name=f"neg{k}_prod")
+                    m.d.sync += [neg1.eq(neg), neg2.eq(neg1)]
+                    neg = neg2
             else:
                 term = Signal(signed(len(wk)), name=f"term{k}")
                 m.d.sync += term.eq(wk)
-            acc = Signal(signed(acc_w), name=f"acc{k}")
-            nxt = Signal(signed(acc_w), name=f"acc_next{k}")
-            m.d.comb += nxt.eq(Mux(f[A], term, acc + term))
-            accs.append(acc)
-            nexts.append(nxt)
+                if neg is not None:
+                    neg1 = Signal(name=f"neg{k}_term")
+                    m.d.sync += neg1.eq(neg)
+                    neg = neg1
+            lane_accs, lane_nexts = [], []
+            for c in range(NC):
+                acc = Signal(signed(acc_w), name=f"acc{k}" + (f"_{c}" if NC > 1 else ""))
+                nxt = Signal(signed(acc_w), name=f"acc_next{k}" + (f"_{c}" if NC > 1 else ""))
+                sel = r[A] if REC else neg          # which current the term goes to
+                part = term if sel is None else Mux(sel if c else ~sel, term, 0)
+                if lp.split and c:                  # I_inh: the magnitudes of the negative terms
+                    m.d.comb += nxt.eq(Mux(f[A], -part, acc - part))
+                else:
+                    m.d.comb += nxt.eq(Mux(f[A], part, acc + part))
+                lane_accs.append(acc)
+                lane_nexts.append(nxt)
+            accs.append(lane_accs)
+            nexts.append(lane_nexts)
 
         # -- update issue: the held lanes shift down as they are issued (lane k from hold0) --
         u0 = Signal()
@@ -262,22 +313,24 @@ class LayerUnit(wiring.Component):
         upd_left = Signal(range(P + 1))             # held lanes not issued yet
         o_issue = Signal(range(n_out + 1))
         m.d.comb += [load.eq(v[A] & e[A]), u0.eq((upd_left != 0) | nstep)]
-        holds = [Signal(signed(acc_w), name=f"hold{k}") for k in range(P)] if overlap else accs
+        holds = [[Signal(signed(acc_w), name=f"hold{k}" + (f"_{c}" if NC > 1 else "")) for c in range(NC)]
+                 for k in range(P)] if overlap else accs
         for k in range(P):
-            if overlap:
-                with m.If(v[A]):
-                    m.d.sync += accs[k].eq(nexts[k])
-                with m.If(load):
-                    m.d.sync += holds[k].eq(nexts[k])
-                with m.Elif(u0):
-                    if k + 1 < P:
-                        m.d.sync += holds[k].eq(holds[k + 1])
-            else:   # the next group's first sum lands at the earliest with the last issue
-                with m.If(v[A]):
-                    m.d.sync += accs[k].eq(nexts[k])
-                with m.Elif(u0):
-                    if k + 1 < P:
-                        m.d.sync += accs[k].eq(accs[k + 1])
+            for c in range(NC):
+                if overlap:
+                    with m.If(v[A]):
+                        m.d.sync += accs[k][c].eq(nexts[k][c])
+                    with m.If(load):
+                        m.d.sync += holds[k][c].eq(nexts[k][c])
+                    with m.Elif(u0):
+                        if k + 1 < P:
+                            m.d.sync += holds[k][c].eq(holds[k + 1][c])
+                else:   # the next group's first sum lands at the earliest with the last issue
+                    with m.If(v[A]):
+                        m.d.sync += accs[k][c].eq(nexts[k][c])
+                    with m.Elif(u0):
+                        if k + 1 < P:
+                            m.d.sync += accs[k][c].eq(accs[k + 1][c])
         with m.If(u0):
             m.d.sync += o_issue.eq(o_issue + 1)
         with m.If(upd_left != 0):
@@ -288,20 +341,23 @@ class LayerUnit(wiring.Component):
         # -- neuron update pipeline: u0 issue, u1 round + reads, u2 datapath, u3 writes --
         u1, o1 = Signal(), Signal.like(o_issue)
         u2, o2 = Signal(), Signal.like(o_issue)
-        rounded = fmt.hdl_shift_round(holds[0], fmt.frac_bits) if analog else holds[0]
-        rnd1 = Signal(signed(len(rounded)))
-        cur2 = Signal(signed(w))
+        cur2s = []
+        for c in range(NC):   # each current rounded (analog) and saturated on its own
+            rounded = fmt.hdl_shift_round(holds[0][c], fmt.frac_bits) if analog else holds[0][c]
+            rnd1 = Signal(signed(len(rounded)), name=f"rnd1_{c}")
+            cur2 = Signal(signed(w), name=f"cur2_{c}")
+            m.d.sync += [rnd1.eq(rounded), cur2.eq(fmt.hdl_fit(rnd1))]
+            cur2s.append(cur2)
         n_cur = Mux(par, n_spk[1], n_spk[0])         # spikes appended in this step so far
         m.d.comb += [st_rd.addr.eq(o1), spk_wr.addr.eq(Cat(n_cur[:obits], par))]
         if analog:
-            m.d.comb += [cur_rd.addr.eq(o1), cur_wr.addr.eq(o2), cur_wr.data.eq(cur2)]
-        m.d.sync += [u1.eq(u0), o1.eq(o_issue), rnd1.eq(rounded),
-                     u2.eq(u1), o2.eq(o1), cur2.eq(fmt.hdl_fit(rnd1))]
+            m.d.comb += [cur_rd.addr.eq(o1), cur_wr.addr.eq(o2), cur_wr.data.eq(Cat(*cur2s))]
+        m.d.sync += [u1.eq(u0), o1.eq(o_issue), u2.eq(u1), o2.eq(o1)]
 
-        # datapath inputs: the synaptic current (the analog layer's stored one), other inputs
+        # datapath inputs: the synaptic current(s) (the analog layer's stored ones), other inputs
         # zero; the states read as 0 in the first step
-        current = cur_rd.data if analog else cur2
-        env = {inputs[0]: current, **{name: Const(0, signed(w)) for name in inputs[1:]}}
+        currents = ([cur_rd.data[c * w:(c + 1) * w].as_signed() for c in range(NC)] if analog else cur2s)
+        env = {name: currents[c] if c < NC else Const(0, signed(w)) for c, name in enumerate(inputs)}
         for s, name in enumerate(states):
             st = Signal(signed(w), name=f"st_{name}")
             m.d.comb += st.eq(Mux(first, 0, st_rd.data[s * w:(s + 1) * w].as_signed()))
@@ -379,6 +435,9 @@ class LayerUnit(wiring.Component):
                             m.next = "NSTEP"
                         else:
                             m.d.sync += n_items.eq(self.src_count)
+                            if REC:   # the previous step's own spikes (none before the first)
+                                m.d.sync += n_rec.eq(Mux(self.mode == FIRST, 0,
+                                                         Mux(self.t[0], n_spk[0], n_spk[1])))
                             m.next = "ACC"
             if analog:
                 with m.State("SCAN"):

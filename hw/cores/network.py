@@ -11,6 +11,10 @@ list its predecessor wrote in the round before (two list banks per layer, by the
 step's parity), and a round ends when its slowest layer is done.  Then the
 argmax over the counts.  Layers that read weights in their steps never share an
 SPRAM block (``hw.cores.plan``).  ``cycles`` holds the clock cycles the inference took.
+A rate/latency network (``plan.encoder``) has no PREP: the input encoder
+(``hw.cores.encoder``) is the pipeline's first stage, listing step ``k``'s input spikes in
+round ``k`` from the pixels in the input RAM, so layer ``l`` computes step ``k - l - 1``
+and there are ``T + L`` rounds.
 
 The sample is written beforehand into the input RAM (``x_*`` port, raw
 fixed-point words); weights in SPRAM are written through the ``ld_*`` port
@@ -27,6 +31,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.cores.encoder import EncoderUnit
 from hw.cores.layer import FIRST, PREP, STEP, LayerUnit, _bits
 from hw.cores.plan import SPRAM_DEPTH, NetworkPlan
 from hw.cores.weight_bank import WeightBank
@@ -72,7 +77,7 @@ class NetworkCore(wiring.Component):
         super().__init__(ports)
         # Trace (not a port): the round, 0 .. T + L - 2 (layer ``l`` computes step
         # ``round - l``; each layer's ``step`` trace holds its own).
-        self.step = Signal(range(plan.timesteps + len(plan.layers)), name="step")
+        self.step = Signal(range(plan.timesteps + len(plan.layers) + 1), name="step")
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -96,6 +101,10 @@ class NetworkCore(wiring.Component):
                          x_wr.en.eq(self.x_we & (~self.busy | (self.x_wbank != rbank)))]
         m.d.comb += x_wr.data.eq(self.x_wdata)
 
+        encoder = None
+        if plan.encoder is not None:
+            m.submodules.encoder = encoder = EncoderUnit(plan.encoder, plan.fmt.width)
+            m.d.comb += [x_raddr.eq(encoder.src_addr), encoder.src_data.eq(x_rd.data)]
         units = []
         for i in range(n_layers):
             unit = LayerUnit(plan, i)
@@ -104,11 +113,11 @@ class NetworkCore(wiring.Component):
             m.d.comb += [unit.ld_bank.eq(self.ld_addr[plan.offset_bits:]),
                          unit.ld_addr.eq(self.ld_addr[:plan.offset_bits]),
                          unit.ld_data.eq(self.ld_data), unit.ld_en.eq(self.ld_en & ~self.busy)]
-            if i == 0:
+            if i == 0 and encoder is None:
                 m.d.comb += [x_raddr.eq(unit.src_addr), unit.src_data.eq(x_rd.data),
                              unit.src_count.eq(plan.n_input)]
             else:
-                prev = units[i - 1]
+                prev = units[i - 1] if i else encoder
                 m.d.comb += [prev.spk_raddr.eq(unit.src_addr), prev.spk_rbank.eq(unit.src_bank),
                              unit.src_data.eq(prev.spk_rdata), unit.src_count.eq(prev.n_spikes)]
         last = units[-1]
@@ -135,14 +144,16 @@ class NetworkCore(wiring.Component):
         m.d.sync += self.done.eq(0)
 
         k = self.step                                   # the round
-        last_round = T + n_layers - 2
-        runs = Signal(n_layers)                         # layers with a step in round k
-        pend = Signal(n_layers)                         # started and not done yet
-        for li, unit in enumerate(units):
-            m.d.comb += [unit.t.eq(k - li), runs[li].eq((k >= li) & (k < T + li)),
-                         unit.mode.eq(Mux(k == li, FIRST, STEP))]
-        left = Signal(n_layers)
-        m.d.comb += left.eq(pend & ~Cat(*[u.done for u in units]))
+        stages = ([encoder] if encoder is not None else []) + units   # stage s: step k - s
+        n_stages = len(stages)
+        last_round = T + n_stages - 2
+        runs = Signal(n_stages)                         # stages with a step in round k
+        pend = Signal(n_stages)                         # started and not done yet
+        for si, unit in enumerate(stages):
+            m.d.comb += [unit.t.eq(k - si), runs[si].eq((k >= si) & (k < T + si)),
+                         unit.mode.eq(Mux(k == si, FIRST, STEP))]
+        left = Signal(n_stages)
+        m.d.comb += left.eq(pend & ~Cat(*[u.done for u in stages]))
 
         with m.FSM():
             with m.State("IDLE"):
@@ -156,7 +167,7 @@ class NetworkCore(wiring.Component):
                 with m.If(units[0].done):
                     m.next = "ROUND_GO"
             with m.State("ROUND_GO"):
-                m.d.comb += [u.start.eq(runs[li]) for li, u in enumerate(units)]
+                m.d.comb += [u.start.eq(runs[si]) for si, u in enumerate(stages)]
                 m.d.sync += pend.eq(runs)
                 m.next = "ROUND_WAIT"
             with m.State("ROUND_WAIT"):

@@ -37,6 +37,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from hw.encoding import InputEncoder, encoder_for
 from hw.fixed import QFormat
 
 __all__ = ["SPRAM_DEPTH", "ebr_blocks", "Bank", "LayerPlan", "NetworkPlan", "PlanError",
@@ -104,6 +105,14 @@ class LayerPlan:
             the fewest whose ``16 * bias_words / pack``-bit fields hold them).
         pack_options: ``{pack: (shift, bias_words)}`` the layer's raws allow (pack 1 always).
         neuron_stages: pipeline stages of the neuron datapath (``hw.cores.pipeline``).
+        split: the neuron takes an excitatory and an inhibitory current (alpha): every lane
+            sums the positive weights into ``inputs[0]`` and the magnitudes of the negative
+            ones (clipped to ``max_raw``, as ``hw.quantize`` splits them) into ``inputs[1]``,
+            from the same weight reads; two accumulators (and hold registers) a lane.
+        recurrent: ``weight`` is ``[W | W_rec]`` (``n_out`` more columns): a step also adds
+            the recurrent weights of the layer's own spikes of the previous step (items after
+            the inputs', read from its own spike list) into a second accumulator, ``inputs[1]``
+            (``R``, no bias); spike layers only.
         overlap: the next group accumulates while this one's neurons are updated (hold
             registers, ``P`` more per layer). Spike layers only: the analog layer
             accumulates once per sample (``PREP``), where they would buy a few cycles.
@@ -126,6 +135,8 @@ class LayerPlan:
     shift: int = 0
     bias_words: int = 1
     pack_options: dict[int, tuple[int, int]] = field(default_factory=lambda: {1: (0, 1)})
+    split: bool = False
+    recurrent: bool = False
 
     def __post_init__(self) -> None:
         if self.pack not in self.pack_options:
@@ -152,6 +163,12 @@ class LayerPlan:
 
     @property
     def n_in(self) -> int:
+        """Inputs (the previous layer's neurons, or the pixels)."""
+        return int(self.weight.shape[1]) - (self.n_out if self.recurrent else 0)
+
+    @property
+    def n_cols(self) -> int:
+        """Weight columns of a row: the inputs, then (recurrent) the layer's own neurons."""
         return int(self.weight.shape[1])
 
     @property
@@ -164,7 +181,7 @@ class LayerPlan:
 
     @property
     def row(self) -> int:
-        return self.n_in + self.bias_words
+        return self.n_cols + self.bias_words
 
     @property
     def bank_depth(self) -> int:
@@ -257,7 +274,7 @@ class LayerPlan:
         bits = fmt.width // self.pack
         weight = (1 << (bits - 1)) << self.shift
         bias = 1 << (fmt.width * self.bias_words // self.pack - 1)
-        total = self.n_in * weight + bias
+        total = self.n_cols * weight + bias
         if self.analog:
             total <<= fmt.width - 1
         return total.bit_length() + 1
@@ -273,6 +290,9 @@ class NetworkPlan:
         timesteps: T, steps per sample.
         n_input: input values per sample.
         name: network name.
+        encoder: the on-chip input encoder (``hw.encoding``) of a rate/latency network: it is
+            the pipeline's first stage (``hw.cores.encoder``), layer 0 then a spike layer;
+            ``None`` for direct encoding (layer 0 analog).
     """
 
     fmt: QFormat
@@ -280,6 +300,7 @@ class NetworkPlan:
     timesteps: int
     n_input: int
     name: str = "network"
+    encoder: InputEncoder | None = None
 
     @property
     def n_output(self) -> int:
@@ -353,9 +374,10 @@ class NetworkPlan:
             n_states = len(layer.states)
             ebr = sum(b.ebr for b in layer.banks)
             ebr += ebr_blocks(n_states * w, layer.n_out)                    # state
-            ebr += ebr_blocks(max(1, (layer.n_out - 1).bit_length()), layer.n_out)  # spike list
-            if layer.analog:
-                ebr += ebr_blocks(w, layer.n_out)                           # static current
+            lists = 2 if layer.recurrent else 1            # spike list (a copy for its own reads)
+            ebr += lists * ebr_blocks(max(1, (layer.n_out - 1).bit_length()), layer.n_out)
+            if layer.analog:                                                # static current(s)
+                ebr += ebr_blocks(w * (2 if layer.split else 1), layer.n_out)
             if layer.count:
                 ebr += ebr_blocks(self.count_bits, layer.n_out)
             ebr += _rom_blocks(layer)                                       # exp tables
@@ -378,10 +400,27 @@ class NetworkPlan:
             banks *= 2
         return banks
 
+    def encoder_ebr(self) -> int:
+        """Block RAMs of the input encoder: its two spike-list banks (and the latency table)."""
+        enc = self.encoder
+        if enc is None:
+            return 0
+        n = enc.n_input
+        ebr = ebr_blocks(max(1, n.bit_length()), 2 << max(1, (n - 1).bit_length()))
+        if enc.kind == "latency":
+            ebr += ebr_blocks(max(1, enc.timesteps.bit_length()), enc.one + 1)
+        return ebr
+
+    def encoder_cycles(self) -> int:
+        """Cycles of one encoder command (a step's scan of every pixel): start, ``n_input``
+        issues, the two pipeline stages, finish and the done handshake."""
+        return 0 if self.encoder is None else self.n_input + 5
+
     def resources(self) -> dict[str, int]:
         table = self.memory_table()
         ebr = sum(r["ebr"] for r in table) + ebr_blocks(self.fmt.width,
                                                         self.input_ram_words(self.input_banks()))
+        ebr += self.encoder_ebr()
         return {"ebr": ebr, "spram": len(self.spram_blocks), "dsp": sum(r["dsp"] for r in table)}
 
     def cycles(self, spikes_per_step: Sequence[np.ndarray] | None = None,
@@ -404,11 +443,22 @@ class NetworkPlan:
         command; start, argmax and done count as overhead), with ``prep`` (the analog layer's
         static current), ``rounds`` (the ``T + L - 1`` pipelined rounds: layer ``l``
         computes step ``k - l`` in round ``k``, and a round lasts as long as its slowest
-        command) and ``bound_by`` (per layer, the rounds it was the slowest in)."""
+        command) and ``bound_by`` (per layer, the rounds it was the slowest in).
+
+        With an input encoder (:attr:`encoder`) the pipeline has ``L + 1`` stages: the
+        encoder lists step ``k`` in round ``k`` (its scans count as ``overhead``; rounds it
+        bounds are ``encoder_bound``) and layer ``l`` computes step ``k - l - 1``;
+        ``spikes_per_step[0]`` then holds the input spikes of each step (``None``: all)."""
         T, L = self.timesteps, len(self.layers)
         first = self.layers[0]
+        enc = 1 if self.encoder is not None else 0
         split = {"accumulate": 0, "update": 0, "overhead": 1 + self.n_output + 2,   # start, argmax + done
                  "prep": 0, "rounds": 0, "bound_by": [0] * L}
+        if enc:
+            split["encoder_bound"] = 0
+            if spikes_per_step is not None and len(spikes_per_step) != L + 1:
+                raise ValueError(f"with an input encoder, spikes_per_step holds the input spikes and "
+                                 f"{L} layers' ({L + 1} arrays), got {len(spikes_per_step)}")
 
         def add(part: dict[str, int]) -> int:
             for key, value in part.items():
@@ -419,17 +469,27 @@ class NetworkPlan:
             split["prep"] = add(first.command_split(first.n_in if nonzero_inputs is None
                                                     else nonzero_inputs, prep=True))
 
-        def step(li: int, t: int) -> dict[str, int]:
-            if li == 0:
-                return first.command_split(0 if first.analog else self.n_input)
-            s = (self.layers[li - 1].n_out if spikes_per_step is None
-                 else int(spikes_per_step[li - 1][t]))
-            return self.layers[li].command_split(s)
+        def step(si: int, t: int) -> dict[str, int]:
+            if enc and si == 0:
+                return {"overhead": self.encoder_cycles()}
+            li = si - enc
+            if li == 0 and first.analog:
+                return first.command_split(0)
+            layer = self.layers[li]
+            n_src = self.n_input if li == 0 else self.layers[li - 1].n_out
+            s = n_src if spikes_per_step is None else int(spikes_per_step[si - 1][t])
+            if layer.recurrent and t > 0:   # its own spikes of the previous step
+                s += layer.n_out if spikes_per_step is None else int(spikes_per_step[si][t - 1])
+            return layer.command_split(s)
 
-        for k in range(T + L - 1):
-            parts = {li: step(li, k - li) for li in range(L) if 0 <= k - li < T}
-            slowest = max(parts, key=lambda li: sum(parts[li].values()))   # the first of ties
-            split["bound_by"][slowest] += 1
+        S = L + enc                                                         # pipeline stages
+        for k in range(T + S - 1):
+            parts = {si: step(si, k - si) for si in range(S) if 0 <= k - si < T}
+            slowest = max(parts, key=lambda si: sum(parts[si].values()))   # the first of ties
+            if enc and slowest == 0:
+                split["encoder_bound"] += 1
+            else:
+                split["bound_by"][slowest - enc] += 1
             split["rounds"] += add(parts[slowest])
         return split
 
@@ -444,9 +504,11 @@ class NetworkPlan:
             layer_spikes: one ``(T, batch, n_out)`` spike array per layer (``sim.golden``'s
                 ``layer_spikes`` with ``record=True``, or the RTL's traced trains).
             x_raw: ``(batch, n_input)`` raw Q8.8 inputs the engine ran (an analog first layer
-                skips the zeros; spike-encoded inputs are not read).
+                skips the zeros; an encoder's spikes are :meth:`InputEncoder.spikes` of them).
         """
         per_step = [np.asarray(ls).sum(axis=2) for ls in layer_spikes]      # (T, batch) per layer
+        if self.encoder is not None:
+            per_step.insert(0, self.encoder.spikes(x_raw).sum(axis=2).T)
         batch = per_step[0].shape[1]
         nonzero = self.nonzero_inputs(x_raw) if self.layers[0].analog else [None] * batch
         if len(nonzero) != batch:
@@ -496,9 +558,12 @@ def plan_network(
     fmt: QFormat,
     timesteps: int,
     encoding: str = "direct",
+    encoder: InputEncoder | None = None,
+    recurrent: Sequence[np.ndarray | None] | None = None,
     name: str = "network",
     lanes: Sequence[int] | None = None,
     analog_lanes: int = 4,
+    dsp_budget: int | None = None,
     spike_lanes: int = 4,
     spram_blocks: int = 0,
     ebr_budget: int | None = None,
@@ -524,7 +589,10 @@ def plan_network(
 
     Lanes: ``lanes[i]`` per layer, else ``analog_lanes`` for the (analog) first layer
     and ``spike_lanes`` for the others (twice that when the layer's weights pack),
-    capped at the layer width.  ``overlap[i]``: spike layer ``i`` accumulates its next
+    capped at the layer width.  With SPRAM blocks, an analog layer whose banks are deeper
+    than an SPRAM block (a wide input, e.g. MNIST's 784 pixels) doubles its lanes (one
+    multiplier each) until they fit one, while ``dsp_budget`` (the FPGA's DSPs, less the
+    neuron datapaths' multipliers) allows.  ``overlap[i]``: spike layer ``i`` accumulates its next
     group while the last one is updated (``LayerPlan.overlap``; default: all of them).
     With neither given, the layers are balanced (:func:`_balance`): the steps of all
     layers run at once, so a spike layer whose worst-case step is shorter than the
@@ -535,9 +603,9 @@ def plan_network(
     Raises:
         PlanError: unsupported encoding, a bank too deep for SPRAM, or bad lanes.
     """
-    if encoding != "direct":
-        raise PlanError(f"encoding {encoding!r} is not supported by the FPGA engine yet "
-                        "(supported: 'direct')")
+    if encoding != "direct" and (encoder is None or encoder.kind != encoding):
+        raise PlanError(f"encoding {encoding!r} needs its on-chip encoder (hw.encoding.InputEncoder "
+                        f"of that kind; plan_quantized makes it from the network)")
     if fmt.width > 16:
         raise PlanError(f"{fmt} is {fmt.width} bits wide; the engine's memories and DSPs take <= 16")
     if not weights:
@@ -547,47 +615,66 @@ def plan_network(
     if not (len(weights) == len(biases) == len(neurons) == len(compiled)):
         raise PlanError("weights, biases, neurons and compiled need one entry per layer")
     for i, (w, b, neuron, comp) in enumerate(zip(weights, biases, neurons, compiled)):
-        if neuron.kind in ("recurrent_lif", "alpha"):
-            raise PlanError(f"layer {i}: {neuron.kind} layers are not supported by the FPGA engine yet "
-                            "(it runs feed-forward layers with one input current)")
         w = np.asarray(w, dtype=np.int64)
         n_out = w.shape[0]
+        w_rec = None if recurrent is None else recurrent[i]
+        if (w_rec is not None) != (len(neuron.inputs) == 2 and neuron.kind != "alpha"):
+            raise PlanError(f"layer {i}: a {neuron.kind} layer needs recurrent weights exactly when its "
+                            f"neuron has a recurrent input (inputs {neuron.inputs})")
+        if w_rec is not None:
+            if i == 0 and encoder is None:
+                raise PlanError(f"layer {i}: a recurrent ({neuron.kind}) first layer of a direct-encoded "
+                                "network is not supported by the FPGA engine yet (its analog current is "
+                                "computed once a sample); use rate or latency encoding (on chip), or "
+                                "a feed-forward first layer")
+            w_rec = np.asarray(w_rec, dtype=np.int64)
+            if w_rec.shape != (n_out, n_out):
+                raise PlanError(f"layer {i}: recurrent weights must be ({n_out}, {n_out}), got {w_rec.shape}")
+            w = np.concatenate([w, w_rec], axis=1)
         b = np.zeros(n_out, dtype=np.int64) if b is None else np.asarray(b, dtype=np.int64)
         options = _pack_options(w, b, fmt.width) if pack else {1: (0, 1)}
         most = max(options)
         # spike layers: packing doubles the lanes the same memories feed; not more for 4 lanes a
         # word (lanes cost logic: accumulators, hold registers; on the UP5K LCs bind first)
-        default = analog_lanes if i == 0 else spike_lanes * min(most, 2)
+        analog = i == 0 and encoder is None
+        default = analog_lanes if analog else spike_lanes * min(most, 2)
         p = min(n_out, default) if lanes is None else int(lanes[i])
         if not 1 <= p <= n_out:
             raise PlanError(f"layer {i}: lanes must be 1..{n_out}, got {p}")
         layer = LayerPlan(index=i, name=f"layer{i}", weight=w, bias=b, neuron=comp,
                           states=tuple(neuron.states), inputs=tuple(neuron.inputs),
-                          lanes=p, analog=(i == 0), count=(i == len(weights) - 1),
+                          lanes=p, analog=analog, count=(i == len(weights) - 1),
                           neuron_stages=_neuron_stages(comp, neuron_stages),
-                          overlap=i > 0 and (overlap is None or bool(overlap[i])),
-                          pack_options=options)
+                          overlap=not analog and (overlap is None or bool(overlap[i])),
+                          pack_options=options, split=neuron.kind == "alpha",
+                          recurrent=w_rec is not None)
         layer.set_lanes(p, pack)
         layers.append(layer)
         packable.append(most)
+    first = layers[0]
+    if lanes is None and first.analog and spram_blocks > 0:
+        most = analog_lanes if dsp_budget is None else \
+            dsp_budget - sum(_multipliers(layer.neuron) for layer in layers)
+        while first.bank_depth > SPRAM_DEPTH and first.lanes < min(most, first.n_out):
+            first.set_lanes(min(2 * first.lanes, most, first.n_out), pack)
     if lanes is None and overlap is None:
         defaults = [layer.lanes for layer in layers]
         _balance(layers, packable)
-        plan = _place(layers, fmt, timesteps, name, spram_blocks, ebr_budget, preload)
-        plan = _widen(plan, packable, defaults, fmt, timesteps, name, spram_blocks, ebr_budget, preload)
+        plan = _place(layers, fmt, timesteps, name, spram_blocks, ebr_budget, preload, encoder)
+        plan = _widen(plan, packable, defaults, fmt, timesteps, name, spram_blocks, ebr_budget, preload, encoder)
         return plan
-    return _place(layers, fmt, timesteps, name, spram_blocks, ebr_budget, preload)
+    return _place(layers, fmt, timesteps, name, spram_blocks, ebr_budget, preload, encoder)
 
 
 def _place(layers: list[LayerPlan], fmt: QFormat, timesteps: int, name: str, spram_blocks: int,
-           ebr_budget: int | None, preload: bool | None) -> NetworkPlan:
+           ebr_budget: int | None, preload: bool | None, encoder: InputEncoder | None) -> NetworkPlan:
     """Number the banks and move them from EBR to SPRAM (see :func:`plan_network`)."""
     index = 0
     for layer in layers:
         layer.banks = [Bank(index + k, layer.index, k, layer.bank_depth) for k in range(layer.n_banks)]
         index += layer.n_banks
     plan = NetworkPlan(fmt=fmt, layers=layers, timesteps=timesteps,
-                       n_input=int(layers[0].n_in), name=name)
+                       n_input=int(layers[0].n_in), name=name, encoder=encoder)
     blocks: list[dict[str, Any]] = []          # SPRAM blocks: layers held, words used
     placed: dict[tuple[int, int], tuple[int, int]] = {}   # (layer, lane) -> (block, base)
     if ebr_budget is not None and spram_blocks > 0:
@@ -600,7 +687,7 @@ def _place(layers: list[LayerPlan], fmt: QFormat, timesteps: int, name: str, spr
             # analog layer only in PREP, which runs alone
             fits = [i for i, blk in enumerate(blocks)
                     if bank.layer not in blk["layers"] and blk["used"] + bank.depth <= SPRAM_DEPTH
-                    and (bank.layer == 0 or all(li == 0 for li in blk["layers"]))]
+                    and (layers[bank.layer].analog or all(layers[li].analog for li in blk["layers"]))]
             if fits:
                 i = fits[0]
             elif len(blocks) < spram_blocks and bank.depth <= SPRAM_DEPTH:
@@ -685,12 +772,12 @@ def _pack_options(weight: np.ndarray, bias: np.ndarray, width: int) -> dict[int,
 
 def _worst(layer: LayerPlan) -> int:
     """Cycles of the layer's step when every input is active (the analog STEP has no inputs)."""
-    return layer.command_cycles(0 if layer.analog else layer.n_in)
+    return layer.command_cycles(0 if layer.analog else layer.n_in + (layer.n_out if layer.recurrent else 0))
 
 
 def _widen(plan: NetworkPlan, packable: Sequence[int], defaults: Sequence[int], fmt: QFormat,
            timesteps: int, name: str, spram_blocks: int, ebr_budget: int | None,
-           preload: bool | None) -> NetworkPlan:
+           preload: bool | None, encoder: InputEncoder | None) -> NetworkPlan:
     """Give the lanes :func:`_balance` took from the other spike layers to the slowest one, a
     bank at a time, while its step gets shorter and the plan stays within ``ebr_budget``
     (lanes are accumulators and hold registers: the logic stays about the same); then
@@ -716,12 +803,20 @@ def _widen(plan: NetworkPlan, packable: Sequence[int], defaults: Sequence[int], 
         if _worst(slowest) >= before or (
                 ebr_budget is not None
                 and _place(layers, fmt, timesteps, name, spram_blocks, ebr_budget,
-                           preload).resources()["ebr"] > ebr_budget):
+                           preload, encoder).resources()["ebr"] > ebr_budget):
             break
         kept = lanes
     use(kept)
     _balance(layers, packable, keep=slowest.index, limit=defaults)
-    return _place(layers, fmt, timesteps, name, spram_blocks, ebr_budget, preload)
+    return _place(layers, fmt, timesteps, name, spram_blocks, ebr_budget, preload, encoder)
+
+
+def _encoder(qnet: Any) -> InputEncoder | None:
+    """The on-chip encoder of a quantised network (``PlanError`` for bad parameters)."""
+    try:
+        return encoder_for(qnet.network, qnet.fmt.frac_bits)
+    except ValueError as exc:
+        raise PlanError(f"input encoder: {exc}") from None
 
 
 def plan_quantized(qnet: Any, **options: Any) -> NetworkPlan:
@@ -730,7 +825,8 @@ def plan_quantized(qnet: Any, **options: Any) -> NetworkPlan:
     ``options`` go to :func:`plan_network` (``lanes``, ``spram_blocks``, ``ebr_budget``).
 
     Raises:
-        PlanError: a layer the engine does not run (conv2d, recurrent, alpha) or encoding.
+        PlanError: a layer the engine does not run (conv2d, recurrent) or bad encoder
+            parameters.
     """
     for i, q in enumerate(qnet.layers):
         if q.layer.op != "dense":
@@ -738,8 +834,9 @@ def plan_quantized(qnet: Any, **options: Any) -> NetworkPlan:
                             "engine yet (dense only)")
     plan = plan_network([q.weight for q in qnet.layers], [q.bias for q in qnet.layers],
                         [q.layer.neuron for q in qnet.layers], [q.neuron for q in qnet.layers],
+                        recurrent=[q.recurrent_weight for q in qnet.layers],
                         fmt=qnet.fmt, timesteps=qnet.timesteps, encoding=qnet.encoding,
-                        name=qnet.network.name, **options)
+                        encoder=_encoder(qnet), name=qnet.network.name, **options)
     for layer, q in zip(plan.layers, qnet.layers):
         layer.name = q.name
     return plan

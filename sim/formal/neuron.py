@@ -229,12 +229,12 @@ class PipelineHarness(wiring.Component):
 
 
 def engine_kinds() -> list[str]:
-    """Neuron kinds the FPGA engine accepts (``hw.ir.NEURON_KINDS`` minus those ``plan`` refuses)."""
+    """Neuron kinds the FPGA engine accepts: every ``hw.ir.NEURON_KINDS`` kind with equations
+    (``hw.cores.plan`` runs all of them since alpha and recurrent_lif joined the engine)."""
+    from hw.equations import NEURON_EQUATIONS
     from hw.ir import NEURON_KINDS
-    from sw.training.equations import NEURON_EQUATIONS
 
-    refused = {"recurrent_lif", "alpha"}  # hw.cores.plan.plan_network raises PlanError for these
-    return [k for k in NEURON_EQUATIONS if k in NEURON_KINDS and k not in refused]
+    return [k for k in NEURON_EQUATIONS if k in NEURON_KINDS]
 
 
 def compile_kind(kind: str, fmt: QFormat | None = None):
@@ -243,7 +243,7 @@ def compile_kind(kind: str, fmt: QFormat | None = None):
 
     from hw.compiler import compile_equations
     from hw.fixed import Q8_8
-    from sw.training.equations import NEURON_EQUATIONS
+    from hw.equations import NEURON_EQUATIONS
 
     eq = NEURON_EQUATIONS[kind]
     with warnings.catch_warnings():

@@ -124,7 +124,8 @@ def run_sc(network: Network, x: Any, *, length: int = 2048, sng: str = "sobol", 
 
     Parameters:
         network: a ``hw.ir.Network`` of Dense layers with single-input neurons.
-        x: ``(B, n_input)`` for direct encoding, ``(B, T, n_input)`` 0/1 spike trains otherwise.
+        x: ``(B, n_input)`` for direct encoding, ``(B, T, n_input)`` 0/1 spike trains otherwise
+            (or the pixels ``(B, n_input)``, encoded as the board does: ``sim.golden.encode_pixels``).
         length: bitstream length per synaptic current and step.
         sng: ``"sobol"`` (default) or ``"lfsr"``.
         mode: ``"unipolar"`` (AND, default) or ``"bipolar"`` (XNOR).
@@ -133,12 +134,14 @@ def run_sc(network: Network, x: Any, *, length: int = 2048, sng: str = "sobol", 
         x_range: range of direct-encoded inputs.
         progress: tqdm bar over the timesteps.
     """
-    from sim.golden import FloatNeuron, prepare_input
+    from sim.golden import FloatNeuron, encode_pixels, is_pixels, prepare_input
 
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; known: {MODES}")
     _check_network(network)
     x = prepare_input(network, x)
+    if is_pixels(network, x):   # the pixels of a rate/latency net: the board's encoder (hw.encoding)
+        x = encode_pixels(network, x)
     batch, T = x.shape[0], network.timesteps
     direct = network.encoding == "direct"
     maps = [SCLayerMap(layer, x_range if (i == 0 and direct) else (0.0, 1.0), i, length=length,

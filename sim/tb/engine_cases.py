@@ -21,17 +21,21 @@ from hw.cores.plan import NetworkPlan, plan_quantized
 from hw.fixed import Q8_8
 from hw.ir import Dense, Network, Neuron
 from hw.quantize import QuantizedNetwork, quantize_network
-from sim.golden import GoldenResult, run_golden
+from sim.golden import GoldenResult, encode_pixels, run_golden
 from sim.tb.network import RTLResult, simulate_core
 from sw.training.equations import CELL_EQUATIONS
 
-__all__ = ["ACCEPTED", "REFUSED", "Case", "neuron", "make_case", "saturated_currents",
+__all__ = ["ACCEPTED", "REFUSED", "RECURRENT", "Case", "neuron", "make_case", "saturated_currents",
            "check_against_golden", "run_case"]
 
-ACCEPTED = ("lif", "if", "synaptic", "alif", "expif", "adex", "lapicque", "second_order_lif")
+ACCEPTED = ("lif", "if", "synaptic", "alif", "expif", "adex", "lapicque", "second_order_lif", "alpha",
+            "recurrent_lif")
 """Neuron kinds the engine runs (the tests' expectation; ``hw.cores.plan`` decides)."""
-REFUSED = ("recurrent_lif", "alpha")
-"""Kinds ``plan_network`` refuses with a ``PlanError`` (they need a second input current)."""
+REFUSED: tuple[str, ...] = ()
+"""Kinds ``plan_network`` refuses with a ``PlanError`` (none left; a recurrent first layer of a
+direct-encoded network is refused, see ``RECURRENT``)."""
+RECURRENT = ("recurrent_lif",)
+"""Kinds with recurrent weights: not the analog (direct-encoded) first layer."""
 
 
 def neuron(kind: str) -> Neuron:
@@ -52,7 +56,7 @@ class Case:
 
 def make_case(kinds: Sequence[str], seed: int, *, batch: int = 2, timesteps: int = 8,
               widths: Sequence[int] | None = None, small: int | None = None,
-              spram_blocks: int = 0, ebr_budget: int | None = None) -> Case:
+              spram_blocks: int = 0, ebr_budget: int | None = None, encoding: str = "direct") -> Case:
     """A random dense network, layer ``i`` of kind ``kinds[i]``.
 
     The last layer, and all but one (drawn) of the others when there are 3 or more,
@@ -64,7 +68,9 @@ def make_case(kinds: Sequence[str], seed: int, *, batch: int = 2, timesteps: int
     About a third of the inputs are 0 (skipped by the analog layer), and the spike layers
     mostly overlap accumulation and update (``LayerPlan.overlap``, drawn).
     ``spram_blocks``, ``ebr_budget``: as for ``hw.cores.plan.plan_network`` (SPRAM only
-    runs on Icarus, ``run_plan_rtl``).
+    runs on Icarus, ``run_plan_rtl``).  ``encoding`` ``"rate"`` / ``"latency"``: the board
+    encodes the pixels (``hw.encoding``, a drawn LFSR seed / tau); some pixels are above 1
+    or below 0 (clipped by the encoder).
     """
     rng = np.random.default_rng(seed)
     if widths is None:
@@ -82,16 +88,29 @@ def make_case(kinds: Sequence[str], seed: int, *, batch: int = 2, timesteps: int
         else:           # small: 8-bit raws (packable)
             w = rng.uniform(-0.2, 0.49, (n_out, n_in))
             b = rng.uniform(-0.2, 0.49, n_out)
-        layers.append(Dense(f"l{i}", w, b, neuron(kind)))
+        rec = None
+        if kind in RECURRENT:   # own spikes of the previous step, saturating like the inputs
+            rec = (np.clip(rng.normal(0.0, 60.0, (n_out, n_out)), -127, 127) if i != small
+                   else rng.uniform(-0.2, 0.49, (n_out, n_out)))
+        layers.append(Dense(f"l{i}", w, b, neuron(kind), recurrent_weight=rec))
         lanes.append(int(rng.integers(1, n_out + 1)))
         n_in = n_out
-    net = Network(layers, (n_input,), timesteps=timesteps)
+    metadata = {}
+    if encoding == "rate":
+        metadata["encoder"] = {"seed": int(rng.integers(1, 1 << 16))}
+    elif encoding == "latency":
+        metadata["encoder"] = {"tau": float(rng.uniform(0.5, 2.0) * timesteps / 4)}
+    net = Network(layers, (n_input,), timesteps=timesteps, encoding=encoding, metadata=metadata)
     qnet = quantize_network(net, Q8_8)
     pack = bool(rng.integers(0, 4))   # mostly packed where the raws allow it
     x = rng.uniform(0, 1, (batch, n_input))
     load = bool(rng.integers(0, 2))
     # about a third of the inputs 0 (the analog layer skips them; digits images are half 0)
     x[rng.uniform(0, 1, x.shape) < 1 / 3] = 0.0
+    if encoding != "direct":   # the encoder clips: 1 and above always / first step, <= 0 never
+        x[rng.uniform(0, 1, x.shape) < 0.1] = 1.0
+        x[rng.uniform(0, 1, x.shape) < 0.05] = 1.5
+        x[rng.uniform(0, 1, x.shape) < 0.05] = -0.5
     overlap = [bool(v) for v in rng.integers(0, 3, len(kinds)) > 0]   # mostly overlapped
     plan = plan_quantized(qnet, lanes=lanes, spram_blocks=spram_blocks, ebr_budget=ebr_budget,
                           pack=pack, overlap=overlap)
@@ -107,7 +126,10 @@ def saturated_currents(qnet: QuantizedNetwork, x: np.ndarray, golden: GoldenResu
     fmt = qnet.fmt
     out = []
     for li, q in enumerate(qnet.layers):
-        if li == 0:
+        if li == 0 and qnet.network.encoding != "direct":
+            s = encode_pixels(qnet.network, x, fmt).transpose(1, 0, 2)     # (T, B, n_in)
+            wide = np.einsum("oi,tbi->tbo", q.weight, s) + q.bias
+        elif li == 0:
             acc = q.weight @ fmt.quantize(x).T + (q.bias << fmt.frac_bits)[:, None]
             wide = fmt.shift_round(acc, fmt.frac_bits)
         else:

@@ -110,8 +110,9 @@ def run_rtl(network: Any, x: Any, *, build_dir: str | Path | None = None, fmt: A
     """Run ``x`` through the engine RTL of ``network`` on Icarus (cocotb).
 
     Parameters:
-        network: a ``hw.ir.Network`` (dense layers, direct encoding).
-        x: ``(batch, n_input)`` real-valued samples (as for ``sim.golden.run_golden``).
+        network: a ``hw.ir.Network`` (dense layers; direct, rate or latency encoding).
+        x: ``(batch, n_input)`` real-valued samples (as for ``sim.golden.run_golden``; the
+            pixels of a rate/latency network, which the engine encodes on chip).
         build_dir: where Verilog, simulator build and logs go (a temporary folder if ``None``).
         fmt: fixed-point format (default Q8.8).
         board: the board whose plan (lanes, SPRAM placement) is simulated.
@@ -122,6 +123,9 @@ def run_rtl(network: Any, x: Any, *, build_dir: str | Path | None = None, fmt: A
 
     fmt = Q8_8 if fmt is None else fmt
     x = prepare_input(network, x)
+    if network.encoding != "direct" and x.ndim != 2:
+        raise ValueError(f"the engine encodes {network.encoding} input on chip: give the pixels "
+                         f"(batch, {network.n_input}), not spike trains {x.shape}")
     _, plan = _quantize_and_plan(network, fmt, board)
     return run_plan_rtl(plan, fmt.quantize(x), build_dir=build_dir, trace=trace)
 

@@ -1,8 +1,10 @@
 """``sim.tb.random_nets``: random-network differential testing of the engine against ``sim.golden``.
 
 A hypothesis strategy, :func:`random_nets`, draws small networks over the space the
-engine accepts (``hw.cores.plan``): dense layers only, direct encoding, an analog
-first layer (real-valued input through ``fmt.mac``) followed by 0-2 spike layers,
+engine accepts (``hw.cores.plan``): dense layers only; direct encoding (an analog
+first layer: real-valued input through ``fmt.mac``) or, half the time, rate or
+latency encoding on chip (``hw.encoding``, drawn LFSR seed or tau; layer 0 then a spike
+layer fed by the encoder), followed by 0-2 spike layers,
 every neuron kind of :data:`sim.tb.engine_cases.ACCEPTED` with random parameters,
 1-12 inputs, hidden layers of 1-10, 1-6 outputs, T = 1..8, weights and biases at
 drawn scales from 0.25 up to 1000 (clipped by ``hw.quantize``: currents saturate),
@@ -40,7 +42,7 @@ from hw.fixed import Q8_8
 from hw.ir import Dense, Network
 from hw.quantize import QuantizedNetwork, quantize_network
 from sim.golden import GoldenResult
-from sim.tb.engine_cases import ACCEPTED, Case, check_against_golden, neuron, run_case
+from sim.tb.engine_cases import ACCEPTED, RECURRENT, Case, check_against_golden, neuron, run_case
 from sim.tb.network import RTLResult
 
 __all__ = ["RandomNet", "FAILURES", "PARAMS", "random_nets", "make_case", "run", "check",
@@ -75,6 +77,8 @@ PARAMS: dict[str, dict[str, st.SearchStrategy[float]]] = {
     "lapicque": {"tau": st.integers(1, 32).map(float), "r": _raw(0, 1024), "dt": _raw(64, 512),
                  "threshold": _THRESHOLD, "v_rest": _raw(-256, 256)},
     "second_order_lif": {"alpha": _FRACTION, "beta": _FRACTION, "threshold": _THRESHOLD},
+    "alpha": {"alpha_exc": _FRACTION, "alpha_inh": _FRACTION, "beta": _FRACTION, "threshold": _THRESHOLD},
+    "recurrent_lif": {"beta": _FRACTION, "threshold": _THRESHOLD},
 }
 """Parameter strategies of every accepted kind (values on the Q8.8 grid)."""
 
@@ -84,7 +88,7 @@ class RandomNet:
     """One drawn network with its inputs and plan options.
 
     Attributes:
-        network: the ``hw.ir`` network (dense, direct encoding).
+        network: the ``hw.ir`` network (dense; direct, rate or latency encoding).
         x: ``(batch, n_input)`` real-valued inputs.
         lanes: lanes per layer (``plan_network(lanes=...)``; ``None``: the plan's choice).
         pack: pack two lanes per word where the raws allow it.
@@ -106,7 +110,8 @@ class RandomNet:
         """One line: sizes, kinds, T, batch and plan options."""
         sizes = "-".join(str(n) for n in [self.network.n_input] + [l.n_out for l in self.network.layers])
         kinds = ",".join(l.neuron.kind for l in self.network.layers)
-        return (f"{sizes} [{kinds}] T={self.network.timesteps} batch={len(self.x)} lanes={self.lanes} "
+        return (f"{sizes} [{kinds}] {self.network.encoding} T={self.network.timesteps} batch={len(self.x)} "
+                f"lanes={self.lanes} "
                 f"pack={self.pack} stages={self.neuron_stages} load={self.load} overlap={self.overlap}")
 
 
@@ -132,6 +137,9 @@ def random_nets(draw: Callable[..., Any], kind: str | None = None, max_batch: in
         if kind not in PARAMS:
             raise ValueError(f"kind {kind!r} is not one the engine accepts ({', '.join(ACCEPTED)})")
         kinds[draw(st.integers(0, n_layers - 1))] = kind
+    encoding = draw(st.sampled_from(("direct", "direct", "rate", "latency")))
+    if kinds[0] in RECURRENT and encoding == "direct":   # the analog first layer has no recurrence
+        encoding = draw(st.sampled_from(("rate", "latency")))
     layers, lanes = [], []
     for i, (k, n_in, n_out) in enumerate(zip(kinds, widths[:-1], widths[1:])):
         base = neuron(k)
@@ -139,10 +147,17 @@ def random_nets(draw: Callable[..., Any], kind: str | None = None, max_batch: in
         scale = draw(st.sampled_from(WEIGHT_SCALES))
         w = _matrix(draw, (n_out, n_in), scale)
         b = _matrix(draw, (n_out,), scale) if draw(st.booleans()) else None
-        layers.append(Dense(f"l{i}", w, b, base))
+        rec = _matrix(draw, (n_out, n_out), scale) if k in RECURRENT else None
+        layers.append(Dense(f"l{i}", w, b, base, recurrent_weight=rec))
         lanes.append(draw(st.integers(1, n_out)))
     timesteps = draw(st.sampled_from(range(1, 9)))
-    net = Network(layers, (widths[0],), timesteps=timesteps, name="random")
+    metadata: dict[str, Any] = {}
+    if encoding == "rate":
+        metadata["encoder"] = {"seed": draw(st.integers(1, (1 << 16) - 1))}
+    elif encoding == "latency":
+        metadata["encoder"] = {"tau": draw(st.floats(0.125, 10.0, width=32))}
+    net = Network(layers, (widths[0],), timesteps=timesteps, encoding=encoding, name="random",
+                  metadata=metadata)
     batch = draw(st.integers(1, max_batch))
     inputs = st.one_of(st.floats(0.0, 1.0, width=32),      # 0 often: the analog layer skips zeros
                        st.sampled_from([0.0, -200.0, -128.0, -1.0, 2.0, 127.99609375, 500.0]))

@@ -17,15 +17,20 @@ from hw.cores.plan import PlanError, plan_quantized
 from hw.fixed import Q8_8
 from hw.ir import Dense, Network
 from hw.quantize import quantize_network
-from sim.tb.engine_cases import (ACCEPTED, REFUSED, check_against_golden, make_case, neuron, run_case,
-                                 saturated_currents)
+from sim.tb.engine_cases import (ACCEPTED, RECURRENT, REFUSED, check_against_golden, make_case, neuron,
+                                 run_case, saturated_currents)
 from sw.training.equations import CELL_EQUATIONS
 
 # (kind, seed, layers): one random net per kind (each simulation compiles a design,
 # ~1-5 s here; the datapaths with exp() cost most, so those nets get 2 layers)
 _LAYERS = {"lif": 3, "if": 2, "synaptic": 3, "alif": 2, "expif": 2, "adex": 2, "lapicque": 3,
-           "second_order_lif": 3}
+           "second_order_lif": 3, "alpha": 3, "recurrent_lif": 3}
 CASES = [(kind, 3 + 10 * i, _LAYERS[kind]) for i, kind in enumerate(ACCEPTED)]
+
+
+def _kinds(kind: str, n_layers: int) -> list[str]:
+    """``n_layers`` of ``kind``; a recurrent kind after a feed-forward (analog) first layer."""
+    return [kind] * n_layers if kind not in RECURRENT else ["lif"] + [kind] * (n_layers - 1)
 
 
 def test_every_kind_is_either_tested_or_refused() -> None:
@@ -36,7 +41,7 @@ def test_every_kind_is_either_tested_or_refused() -> None:
 @pytest.mark.parametrize("kind, seed, n_layers", CASES, ids=[c[0] for c in CASES])
 def test_engine_equals_golden(kind: str, seed: int, n_layers: int) -> None:
     """A random net of ``kind`` with saturating currents: per-layer trains, counts, class, cycles."""
-    case = make_case([kind] * n_layers, seed)
+    case = make_case(_kinds(kind, n_layers), seed)
     rtl, golden = run_case(case)
     sat = saturated_currents(case.qnet, case.x, golden)
     assert sum(sat) > 0, f"{kind}: no current saturated ({sat}); the test lost its point"
@@ -52,7 +57,7 @@ def test_cases_cover_the_plan_space() -> None:
     packs, lane_kinds, sizes, overlaps = set(), set(), set(), set()
     zero_inputs = 0
     for kind, seed, n_layers in CASES:
-        case = make_case([kind] * n_layers, seed)
+        case = make_case(_kinds(kind, n_layers), seed)
         for layer in case.plan.layers:
             packs.add((layer.analog, layer.pack))
             lane_kinds.add("one" if layer.lanes == 1 else "all" if layer.lanes == layer.n_out else "some")
@@ -81,20 +86,37 @@ def test_mixed_kinds_in_one_network() -> None:
         check_against_golden(case.plan, case.qnet, rtl, golden)
 
 
-@pytest.mark.parametrize("position", [0, 1])
-@pytest.mark.parametrize("kind", REFUSED)
-def test_refused_kinds_raise_plan_error(kind: str, position: int) -> None:
-    """A refused kind as the analog input layer or as a spike layer: PlanError naming it."""
+def test_recurrent_first_layer_of_a_direct_net_raises_plan_error() -> None:
+    """A recurrent layer as the analog (direct-encoded) input layer: PlanError naming it and the
+    way out; the same layer behind an on-chip encoder, or after a first layer, plans."""
     rng = np.random.default_rng(0)
-    sizes = [(4, 3), (2, 4)]
-    layers = []
-    for i, (n_out, n_in) in enumerate(sizes):
-        k = kind if i == position else "lif"
-        extra = {"recurrent_weight": rng.normal(0, 0.3, (n_out, n_out))} if k == "recurrent_lif" else {}
-        layers.append(Dense(f"l{i}", rng.normal(0, 0.5, (n_out, n_in)), None, neuron(k), **extra))
-    net = Network(layers, (3,), timesteps=4)
-    with pytest.raises(PlanError, match=rf"layer {position}\b.*{kind}"):
-        plan_quantized(quantize_network(net, Q8_8), spram_blocks=0)
+
+    def net(position: int, encoding: str) -> Network:
+        layers = []
+        for i, (n_out, n_in) in enumerate([(4, 3), (2, 4)]):
+            k = "recurrent_lif" if i == position else "lif"
+            extra = {"recurrent_weight": rng.normal(0, 0.3, (n_out, n_out))} if i == position else {}
+            layers.append(Dense(f"l{i}", rng.normal(0, 0.5, (n_out, n_in)), None, neuron(k), **extra))
+        return Network(layers, (3,), timesteps=4, encoding=encoding)
+
+    with pytest.raises(PlanError, match=r"layer 0\b.*recurrent_lif.*rate or latency"):
+        plan_quantized(quantize_network(net(0, "direct"), Q8_8), spram_blocks=0)
+    assert plan_quantized(quantize_network(net(0, "rate"), Q8_8), spram_blocks=0).layers[0].recurrent
+    assert plan_quantized(quantize_network(net(1, "direct"), Q8_8), spram_blocks=0).layers[1].recurrent
+
+
+def test_recurrent_weights_go_with_recurrent_neurons() -> None:
+    """plan_network refuses recurrent weights for a feed-forward neuron and their absence for a
+    recurrent one (the IR checks the artifact; this is the plan's own guard)."""
+    from hw.compiler import compile_neuron
+    from hw.cores.plan import plan_network
+
+    lif, rec = neuron("lif"), neuron("recurrent_lif")
+    w = [np.ones((2, 3), np.int64), np.ones((2, 2), np.int64)]
+    for neurons, recurrent in (([lif, rec], [None, None]), ([lif, lif], [None, np.ones((2, 2), np.int64)])):
+        with pytest.raises(PlanError, match="layer 1.*recurrent"):
+            plan_network(w, [None, None], neurons, [compile_neuron(n, Q8_8) for n in neurons], fmt=Q8_8,
+                         timesteps=3, recurrent=recurrent)
 
 
 @pytest.mark.slow
@@ -157,3 +179,28 @@ def test_pipelined_rounds_in_the_cycle_model() -> None:
     rounds = steps[0] + max(steps[:2]) + (T - 2) * max(steps) + max(steps[1:]) + steps[2]
     assert plan.cycles(spikes, nonzero_inputs=30) == 1 + prep + rounds + plan.n_output + 2
     assert plan.cycles(spikes, 0) < plan.cycles(spikes, 30) < plan.cycles(spikes) == plan.cycles(spikes, 64)
+
+
+@pytest.mark.parametrize("position", [0, 1])
+def test_alpha_splits_at_the_format_limit(position: int) -> None:
+    """Alpha (I_exc, I_inh) as the analog or a spike layer, weights and biases at -128 (raw
+    -32768, whose magnitude hw.quantize clips to 127.996) and +127.996: engine == golden."""
+    rng = np.random.default_rng(9 + position)
+    layers = []
+    for i, (n_out, n_in) in enumerate([(5, 4), (3, 5)]):
+        w = rng.choice([-128.0, -3.0, 0.0, 2.5, 127.99609375], (n_out, n_in))
+        b = rng.choice([-128.0, -1.0, 0.5], n_out)
+        k = "alpha" if i == position else "lif"
+        layers.append(Dense(f"l{i}", w, b, neuron(k)))
+    net = Network(layers, (4,), timesteps=6)
+    qnet = quantize_network(net, Q8_8)
+    assert (qnet.layers[position].weight == -32768).any() and (qnet.layers[position].bias == -32768).any()
+    plan = plan_quantized(qnet, spram_blocks=0, lanes=[2, 3])
+    x = rng.uniform(0, 1, (3, 4))
+    from sim.golden import run_golden
+    from sim.tb.network import simulate_core
+
+    golden = run_golden(qnet, x, record=True, progress=False)
+    rtl = simulate_core(plan, Q8_8.quantize(x), trace=True)
+    check_against_golden(plan, qnet, rtl, golden)
+    assert 0 < sum(int(ls.sum()) for ls in golden.layer_spikes) < sum(ls.size for ls in golden.layer_spikes)

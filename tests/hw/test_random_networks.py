@@ -1,14 +1,15 @@
 """Random-network differential testing: the engine (Amaranth's simulator) equals ``sim.golden``.
 
 Networks drawn by ``sim.tb.random_nets.random_nets`` (every accepted neuron kind, random
-sizes, parameters, saturating weights, T, inputs and plan options) are quantised, planned
+sizes, parameters, saturating weights, T, inputs, on-chip rate/latency encoding and plan
+options) are quantised, planned
 and run; every layer's spike train per step, the counts, class and cycles must equal the
 golden model's.  A failure shrinks (hypothesis) and the minimal case is written to
 ``build/random_failures/<id>/`` (named in the assertion message; replay with
 ``python -m sim.tb.random_nets <folder>``).
 
-Default suite: a fixed (derandomised) sample of 24 networks, 3 with a layer of each accepted
-kind.  Slow suite: 200, 25 per kind (``SNN_RANDOM_NETS_SEED=<int>`` draws a different sample).
+Default suite: a fixed (derandomised) sample of 40 networks, 4 with a layer of each accepted
+kind.  Slow suite: 250, 25 per kind (``SNN_RANDOM_NETS_SEED=<int>`` draws a different sample).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def _stats(rn: RandomNet) -> dict[str, Any]:
         reject()
     active = sum(int(ls.sum()) for ls in golden.layer_spikes)
     total = sum(ls.size for ls in golden.layer_spikes)
-    return {"kinds": {l.neuron.kind for l in rn.network.layers},
+    return {"kinds": {l.neuron.kind for l in rn.network.layers}, "encoding": rn.network.encoding,
             "layers": len(rn.network.layers),
             "saturated": sum(saturated_currents(case.qnet, case.x, golden)),
             "clipped": case.qnet.saturated,
@@ -81,12 +82,15 @@ def _assert_coverage(seen: list[dict[str, Any]], n: int, packed: bool = True) ->
           f"{sum(s['saturated'] > 0 for s in seen)} with saturated currents, "
           f"{sum(s['clipped'] > 0 for s in seen)} with clipped weights, {sum(s['nontrivial'] for s in seen)} "
           f"with non-trivial spike trains, {sum(s['packed'] for s in seen)} packed, "
-          f"{sum(s['staged'] for s in seen)} pipelined")
+          f"{sum(s['staged'] for s in seen)} pipelined, encodings "
+          f"{ {e: sum(s['encoding'] == e for s in seen) for e in ('direct', 'rate', 'latency')} }")
     assert len(seen) >= n, f"only {len(seen)} networks ran"
     kinds = set().union(*(s["kinds"] for s in seen))
     assert kinds == set(ACCEPTED), f"kinds never drawn: {set(ACCEPTED) - kinds}"
     assert {s["layers"] for s in seen} == {1, 2, 3}
-    assert sum(s["saturated"] > 0 for s in seen) >= n // 4, "too few networks saturate a current"
+    assert {s["encoding"] for s in seen} == {"direct", "rate", "latency"}, "an encoding never drawn"
+    # (half the networks take 0/1 encoder spikes into layer 0, which saturate less often)
+    assert sum(s["saturated"] > 0 for s in seen) >= n // 6, "too few networks saturate a current"
     assert sum(s["clipped"] > 0 for s in seen) >= 1, "no weight was clipped at quantisation"
     assert sum(s["nontrivial"] for s in seen) >= n // 3, "too few networks with non-trivial spike trains"
     assert any(s["staged"] for s in seen), "no pipelined neuron datapath"
@@ -94,18 +98,18 @@ def _assert_coverage(seen: list[dict[str, Any]], n: int, packed: bool = True) ->
 
 
 def test_random_networks_fixed_sample() -> None:
-    """24 derandomised networks (3 per kind): engine == golden per layer and step; the sample
-    covers kinds, depths, saturation and pipelining."""
-    seen = _run_sample(3, None)
-    _assert_coverage(seen, 24, packed=False)
+    """40 derandomised networks (4 per kind): engine == golden per layer and step; the sample
+    covers kinds, depths, encodings, saturation and pipelining."""
+    seen = _run_sample(4, None)
+    _assert_coverage(seen, 40, packed=False)
 
 
 @pytest.mark.slow
 def test_random_networks_many() -> None:
-    """200 random networks, 25 per kind (a fixed sample; ``SNN_RANDOM_NETS_SEED`` picks another)."""
+    """250 random networks, 25 per kind (a fixed sample; ``SNN_RANDOM_NETS_SEED`` picks another)."""
     env = os.environ.get("SNN_RANDOM_NETS_SEED")
     seen = _run_sample(25, None if env is None else int(env))
-    _assert_coverage(seen, 200)
+    _assert_coverage(seen, 25 * len(ACCEPTED))
 
 
 def _small_net() -> RandomNet:
@@ -157,11 +161,8 @@ def _golden_as_engine(case):
 
     golden = run_golden(case.qnet, case.x, record=True, progress=False)
     trains = [ls.transpose(1, 0, 2).astype(np.int64) for ls in golden.layer_spikes]
-    per_step = [ls.sum(axis=2) for ls in golden.layer_spikes]
     x_raw = case.qnet.fmt.quantize(case.x)
-    nonzero = case.plan.nonzero_inputs(x_raw)
-    cycles = np.array([case.plan.cycles([s[:, b] for s in per_step], int(nonzero[b]))
-                       for b in range(len(case.x))])
+    cycles = np.array(case.plan.activity_cycles(golden.layer_spikes, x_raw))
     return RTLResult(golden.spike_counts.copy(), golden.predictions.copy(), cycles, trains, x_raw), golden
 
 

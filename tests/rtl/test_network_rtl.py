@@ -56,8 +56,8 @@ def test_digits_network_equals_golden_on_100_images(tmp_path):
 def test_every_accepted_kind_saturating(tmp_path):
     """One simulation: a packed LIF input layer, then one layer of each accepted kind, each
     with currents that saturate Q8.8; banks partly in shared SPRAM blocks (host-loaded)."""
-    case = make_case(["lif", *ACCEPTED], 0, batch=4, timesteps=8,
-                     widths=[6, 8, 9, 8, 10, 7, 9, 8, 10, 6], small=0, spram_blocks=2, ebr_budget=0)
+    case = make_case(["lif", *ACCEPTED], 1, batch=4, timesteps=8,
+                     widths=[6, 8, 9, 8, 10, 7, 9, 8, 10, 9, 8, 6], small=0, spram_blocks=2, ebr_budget=0)
     plan, qnet = case.plan, case.qnet
     assert plan.uses_spram and plan.layers[0].pack == 2
     golden = run_golden(qnet, case.x, record=True, progress=False)
@@ -85,3 +85,25 @@ def test_run_rtl_entry_point(tmp_path):
     for hw_train, ref in zip(rtl.layer_spikes, golden.layer_spikes):
         np.testing.assert_array_equal(hw_train, ref.transpose(1, 0, 2))
     assert golden.spike_counts.sum() > 0
+
+
+@pytest.mark.parametrize("encoding", ["rate", "latency"])
+def test_encoded_network_equals_golden(tmp_path, encoding):
+    """On-chip encoding: the host writes pixels, the encoder stage lists each step's input
+    spikes (``hw.cores.encoder``), layer 0 accumulates them from SPRAM-held weights."""
+    case = make_case(["lif", "synaptic", "lif"], 11, batch=4, timesteps=10, widths=[64, 12, 9, 5],
+                     small=-1, spram_blocks=2, ebr_budget=0, encoding=encoding)
+    plan, qnet = case.plan, case.qnet
+    assert plan.encoder is not None and plan.uses_spram and not plan.layers[0].analog
+    golden = run_golden(qnet, case.x, record=True, progress=False)
+    for li, train in enumerate(golden.layer_spikes):
+        assert 0 < train.sum() < train.size, f"layer {li}: trivial spike train"
+    rtl = run_plan_rtl(plan, Q8_8.quantize(case.x), build_dir=tmp_path, trace=True)
+    check_against_golden(plan, qnet, rtl, golden)
+
+
+def test_run_rtl_takes_pixels_of_an_encoded_network(tmp_path):
+    """The board encodes: ``run_rtl`` refuses pre-encoded spike trains, and says so."""
+    net = Network([Dense("l0", np.ones((2, 3)), None, neuron("lif"))], (3,), timesteps=4, encoding="rate")
+    with pytest.raises(ValueError, match="pixels"):
+        run_rtl(net, np.ones((1, 4, 3)), build_dir=tmp_path)
