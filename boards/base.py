@@ -135,12 +135,15 @@ class Board:
 
         Analog layers get 4 lanes when the FPGA has DSPs (1 otherwise: LUT multipliers
         are large), spike layers 4 banks (8 lanes when the weights pack into 8 bits);
-        weight banks move to SPRAM, largest first, while block RAM is short.
+        weight banks move to SPRAM, largest first, while block RAM is short.  A first layer
+        whose banks are deeper than an SPRAM block (MNIST's 784 pixels) gets more lanes, up to
+        the DSPs the neurons leave.
         """
         from hw.cores.plan import plan_quantized
 
         return plan_quantized(qnet, lanes=lanes, analog_lanes=4 if self.has_dsp else 1, spike_lanes=4,
-                              spram_blocks=self.budget.spram, ebr_budget=self.budget.ebr)
+                              spram_blocks=self.budget.spram, ebr_budget=self.budget.ebr,
+                              dsp_budget=self.budget.dsp if self.has_dsp else None)
 
     def program_command(self, bitstream: str) -> list[str] | None:
         """The command writing ``bitstream`` at flash offset 0 with the first installed tool, or ``None``."""

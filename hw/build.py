@@ -158,8 +158,11 @@ def _shrink_hint(plan: Any, resource: str) -> str:
     table = plan.memory_table()
     if resource in ("EBR", "SPRAM"):
         big = max(table, key=lambda r: r["weight_words"])
+        narrower = min(layer.max_pack for layer in plan.layers) < 4
         return (f"shrink layer {big['layer']!r} ({big['n_in']} -> {big['n_out']}, "
-                f"{big['weight_words']} weight words), the largest memory user")
+                f"{big['weight_words']} weight words), the largest memory user"
+                + ("; or store narrower weights (--weight-bits 8 or 4: two or four to a word)"
+                   if narrower else ""))
     if resource == "DSP":
         return "use fewer lanes on the first layer (--lanes 1,...)"
     big = max(table, key=lambda r: r["lanes"] * r["n_out"])

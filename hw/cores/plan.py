@@ -638,6 +638,10 @@ def plan_network(
         # word (lanes cost logic: accumulators, hold registers; on the UP5K LCs bind first)
         analog = i == 0 and encoder is None
         default = analog_lanes if analog else spike_lanes * min(most, 2)
+        if neuron.kind == "alpha":
+            # two accumulators and hold registers per lane: 4 + 8 lanes of a 64-32-10 alpha
+            # net need 5553 LCs (of 5280), 2 + 2 lanes 4443 (bench/kinds_table.py)
+            default = max(1, (analog_lanes if analog else spike_lanes) // 2)
         p = min(n_out, default) if lanes is None else int(lanes[i])
         if not 1 <= p <= n_out:
             raise PlanError(f"layer {i}: lanes must be 1..{n_out}, got {p}")

@@ -107,3 +107,18 @@ def test_run_rtl_takes_pixels_of_an_encoded_network(tmp_path):
     net = Network([Dense("l0", np.ones((2, 3)), None, neuron("lif"))], (3,), timesteps=4, encoding="rate")
     with pytest.raises(ValueError, match="pixels"):
         run_rtl(net, np.ones((1, 4, 3)), build_dir=tmp_path)
+
+
+def test_mnist_size_network_equals_golden(tmp_path):
+    """A 784-128-10 network with 8-bit weights, as the iCEBreaker plans it (layer 0 in 8 lanes,
+    its banks in SPRAM, loaded like the flash image), on synthetic 28x28 images."""
+    from sim.tb.mnist_size import mnist_size_network, synthetic_images
+
+    x = synthetic_images(3, seed=5)
+    qnet = quantize_network(mnist_size_network(weight_bits=8), Q8_8)
+    plan = get_board("icebreaker").plan(qnet)
+    assert plan.n_input == 784 and plan.uses_spram and plan.needs_load and plan.layers[0].lanes == 8
+    golden = run_golden(qnet, x, record=True, progress=False)
+    assert all(0 < t.sum() < t.size for t in golden.layer_spikes)
+    rtl = run_plan_rtl(plan, Q8_8.quantize(x), build_dir=tmp_path, trace=True)
+    check_against_golden(plan, qnet, rtl, golden)
