@@ -97,6 +97,9 @@ class Board:
         flash_wp_hold: the flash's WP#/HOLD# are wired to FPGA pins (driven high, inactive,
             while ``FlashBoot`` reads); otherwise they are left alone.
         notes: wiring/usage notes printed with the report.
+        default_model: the built-in model (``hw.models.BUILTIN``) ``python -m hw.build
+            --board NAME`` builds without ``--model``: ``digits`` (64-128-128-10), or
+            ``digits-small`` (64-32-10) where the digits weights do not fit.
     """
 
     name: str
@@ -116,6 +119,7 @@ class Board:
     flash_offset: int = 1 << 20
     flash_wp_hold: bool = False
     notes: str = ""
+    default_model: str = "digits"
     synth_opts: tuple[str, ...] = field(default_factory=tuple)
 
     @property

@@ -15,6 +15,7 @@ BOARD = Board(
     clock_source="pll_core", clock_resource="clk12", clock_hz=12e6, target_hz=36e6,
     baud=3_000_000,
     flash_bytes=4 << 20, flash_offset=1 << 20,
+    default_model="digits-small",   # the 64-128-128-10 weights need 81 EBR (no SPRAM here)
     notes="--program writes the SPI flash: set the board's jumpers for flash programming "
           "(for SRAM configuration instead, move them and run `iceprog -S snn_top.bin`). "
           "UART is the FTDI's second channel at 3 Mbaud.",

@@ -121,14 +121,15 @@ class _Progress:
         return _Stage()
 
 
-def load_model(path: str | Path | None) -> Any:
-    """A ``hw.ir.Network`` from an ``.npz`` IR file or a ``.nir`` graph (default model if ``None``)."""
+def load_model(path: str | Path | None, builtin: str = "digits") -> Any:
+    """A ``hw.ir.Network`` from an ``.npz`` IR file or a ``.nir`` graph (the built-in model
+    ``builtin``, ``hw.models.BUILTIN``, if ``None``)."""
     from hw.ir import IRError, Network
 
     if path is None:
         from hw.models import load_default_model
 
-        return load_default_model()
+        return load_default_model(builtin)
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"model file {path} does not exist" if not path.exists()
@@ -202,6 +203,18 @@ def _yosys_cells(log: str) -> dict[str, int]:
     return cells
 
 
+def _placed_lcs(log: Path) -> int | None:
+    """Logic cells nextpnr needed (``ICESTORM_LC: 1679/ 1280``: LUTs and the flip-flops that do
+    not pair with one), from its log; ``None`` when it did not get that far."""
+    import re
+
+    try:
+        found = re.findall(r"ICESTORM_LC:\s*(\d+)\s*/\s*\d+", log.read_text(errors="replace"))
+    except OSError:
+        return None
+    return int(found[-1]) if found else None
+
+
 # -- the build ----------------------------------------------------------------------
 def build(model: str | Path | None = None, board_name: str = "icebreaker", out_dir: str | Path | None = None,
           *, lanes: list[int] | None = None, clock_mhz: float | None = None, baud: int | None = None,
@@ -236,7 +249,7 @@ def build(model: str | Path | None = None, board_name: str = "icebreaker", out_d
     stage = _Progress(quiet)
 
     with stage("load model"):
-        network = load_model(model)
+        network = load_model(model, board.default_model)
     with stage("quantize + plan"):
         network, precision = _weight_precision(network, weight_bits)
         qnet = quantize_network(network, Q8_8)
@@ -307,9 +320,11 @@ def build(model: str | Path | None = None, board_name: str = "icebreaker", out_d
                     f"place & route failed ({tries}); the design is too crowded to route: use fewer lanes "
                     f"(--lanes, now {','.join(str(l.lanes) for l in plan.layers)}) or other seeds (--seed)")
         except toolchain.ToolchainError as err:
-            lcs = cells.get("SB_LUT4", 0)
+            lcs = _placed_lcs(out / "pnr.log") or cells.get("SB_LUT4", 0)
             rows = [("LC", lcs, board.budget.lcs), ("EBR", need["ebr"], board.budget.ebr),
                     ("SPRAM", need["spram"], board.budget.spram), ("DSP", need["dsp"], board.budget.dsp)]
+            if not board.has_dsp:
+                rows = rows[:3]
             if "Unable to place" in str(err) or "device has only" in str(err) or lcs > board.budget.lcs:
                 raise FitError(f"the design does not fit the {board.title}:\n{_fit_table(rows)}\n"
                                f"{_shrink_hint(plan, 'LC')}\n(nextpnr said: {str(err)[-400:]})") from err
@@ -476,6 +491,8 @@ def _report(out: Path, plan: Any, board: Any, top: Any, network: Any, qnet: Any,
     lcs = used("ICESTORM_LC")
     report = {
         "network": network.name, "board": board.name, "device": board.nextpnr_device.lstrip("-"),
+        "encoding": network.encoding,
+        "encoder": None if plan.encoder is None else plan.encoder.describe(),   # on chip (hw.encoding)
         "layers": plan.memory_table(),
         "resources": {"lc": lcs, "ebr": used("ICESTORM_RAM"), "spram": used("ICESTORM_SPRAM"),
                       "dsp": used("ICESTORM_DSP")},
@@ -511,6 +528,8 @@ def _report(out: Path, plan: Any, board: Any, top: Any, network: Any, qnet: Any,
 def _print_report(report: dict[str, Any]) -> None:
     r = report["resources"]
     print(f"{report['network']} on {report['board']} ({report['device']}):")
+    if report.get("encoder"):
+        print("  input encoded on chip: " + ", ".join(f"{k} {v}" for k, v in report["encoder"].items()))
     for key in ("lc", "ebr", "spram", "dsp"):
         print(f"  {key.upper():<6} {r[key]['used']:>5} / {r[key]['available']}")
     for clk, f in report["fmax"].items():

@@ -91,3 +91,14 @@ def test_clock_above_fmax_builds_only_when_allowed_and_fails_sign_off(small_mode
     text = str(err.value)
     assert text.startswith("timing sign-off failed at 120 MHz") and "posedge clk -> posedge clk" in text
     assert "--clock-mhz" in text
+
+
+def test_hx8k_builds_out_of_the_box(tmp_path, capsys) -> None:
+    """``python -m hw.build --board hx8k`` with no other argument: its built-in 64-32-10 model
+    (the digits net's weights do not fit 32 EBR without SPRAM), timing signed off."""
+    out = tmp_path / "hx8k"
+    assert main(["--board", "hx8k", "--out", str(out), "-q"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["timing_met"] is True and report["network"] == "digits-64-32-10"
+    assert report["resources"]["lc"]["used"] <= report["resources"]["lc"]["available"]
+    assert ICE40_BIN_PREAMBLE in (out / "snn_top.bin").read_bytes()[:64]
