@@ -37,6 +37,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from hw.cores.conv_unroll import conv_matrix
 from hw.encoding import InputEncoder, encoder_for
 from hw.fixed import QFormat
 
@@ -829,14 +830,24 @@ def plan_quantized(qnet: Any, **options: Any) -> NetworkPlan:
     ``options`` go to :func:`plan_network` (``lanes``, ``spram_blocks``, ``ebr_budget``).
 
     Raises:
-        PlanError: a layer the engine does not run (conv2d, recurrent) or bad encoder
+        PlanError: a layer the engine does not run (max-pooled conv2d; a conv2d layer without
+            pooling runs as its unrolled dense matrix, ``hw.cores.conv_unroll``) or bad encoder
             parameters.
     """
+    weights, biases = [], []
     for i, q in enumerate(qnet.layers):
-        if q.layer.op != "dense":
-            raise PlanError(f"layer {i} ({q.name}): {q.layer.op} layers are not supported by the FPGA "
-                            "engine yet (dense only)")
-    plan = plan_network([q.weight for q in qnet.layers], [q.bias for q in qnet.layers],
+        w, b = q.weight, q.bias
+        if q.layer.op == "conv2d":
+            if q.layer.pool != 1:
+                raise PlanError(f"layer {i} ({q.name}): max-pooled conv2d layers (pool={q.layer.pool}) are "
+                                "not supported by the FPGA engine yet; a conv2d layer without pooling "
+                                "runs as its unrolled dense matrix")
+            w, b = conv_matrix(w, b, q.layer.in_shape, q.layer.stride, q.layer.padding)
+        elif q.layer.op != "dense":
+            raise PlanError(f"layer {i} ({q.name}): {q.layer.op} layers are not supported by the FPGA engine")
+        weights.append(w)
+        biases.append(b)
+    plan = plan_network(weights, biases,
                         [q.layer.neuron for q in qnet.layers], [q.neuron for q in qnet.layers],
                         recurrent=[q.recurrent_weight for q in qnet.layers],
                         fmt=qnet.fmt, timesteps=qnet.timesteps, encoding=qnet.encoding,

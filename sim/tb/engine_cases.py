@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from hw.cores.conv_unroll import conv_matrix
 from hw.cores.plan import NetworkPlan, plan_quantized
 from hw.fixed import Q8_8
 from hw.ir import Dense, Network, Neuron
@@ -126,15 +127,18 @@ def saturated_currents(qnet: QuantizedNetwork, x: np.ndarray, golden: GoldenResu
     fmt = qnet.fmt
     out = []
     for li, q in enumerate(qnet.layers):
+        weight, bias = q.weight, q.bias
+        if q.op == "conv2d":   # the unrolled matrix (the same sums as the convolution)
+            weight, bias = conv_matrix(weight, bias, q.layer.in_shape, q.layer.stride, q.layer.padding)
         if li == 0 and qnet.network.encoding != "direct":
             s = encode_pixels(qnet.network, x, fmt).transpose(1, 0, 2)     # (T, B, n_in)
-            wide = np.einsum("oi,tbi->tbo", q.weight, s) + q.bias
+            wide = np.einsum("oi,tbi->tbo", weight, s) + bias
         elif li == 0:
-            acc = q.weight @ fmt.quantize(x).T + (q.bias << fmt.frac_bits)[:, None]
+            acc = weight @ fmt.quantize(x).T + (bias << fmt.frac_bits)[:, None]
             wide = fmt.shift_round(acc, fmt.frac_bits)
         else:
             s = golden.layer_spikes[li - 1].astype(np.int64)          # (T, B, n_in)
-            wide = np.einsum("oi,tbi->tbo", q.weight, s) + q.bias
+            wide = np.einsum("oi,tbi->tbo", weight, s) + bias
         out.append(int(np.count_nonzero((wide > fmt.max_raw) | (wide < fmt.min_raw))))
     return out
 

@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from hw.fixed import Q8_8
-from hw.ir import Dense, Network
+from hw.ir import Conv2d, Dense, Network
 from hw.quantize import QuantizedNetwork, quantize_network
 from sim.golden import GoldenResult
 from sim.tb.engine_cases import ACCEPTED, RECURRENT, Case, check_against_golden, neuron, run_case
@@ -109,7 +109,7 @@ class RandomNet:
     def describe(self) -> str:
         """One line: sizes, kinds, T, batch and plan options."""
         sizes = "-".join(str(n) for n in [self.network.n_input] + [l.n_out for l in self.network.layers])
-        kinds = ",".join(l.neuron.kind for l in self.network.layers)
+        kinds = ",".join(("conv:" if l.op == "conv2d" else "") + l.neuron.kind for l in self.network.layers)
         return (f"{sizes} [{kinds}] {self.network.encoding} T={self.network.timesteps} batch={len(self.x)} "
                 f"lanes={self.lanes} "
                 f"pack={self.pack} stages={self.neuron_stages} load={self.load} overlap={self.overlap}")
@@ -119,6 +119,24 @@ def _matrix(draw: Callable[..., Any], shape: tuple[int, ...], scale: float) -> n
     """Finite floats in ``[-scale, scale]``, the bounds themselves often (hypothesis likes edges)."""
     elements = st.floats(-scale, scale, allow_nan=False, allow_infinity=False, width=32)
     return draw(hnp.arrays(np.float64, shape, elements=elements, fill=st.nothing()))
+
+
+MAX_CONV_OUT = 16
+"""Most neurons a drawn conv layer may have (else the layer is dense): keeps the runs short."""
+
+
+def _conv_geometry(draw: Callable[..., Any], n_in: int
+                   ) -> tuple[tuple[int, int, int], int, int, int, int, int] | None:
+    """``(in_shape, c_out, kh, kw, stride, padding)`` of a conv layer over ``n_in`` inputs read as
+    ``(c, h, w)`` (a drawn factorisation), or ``None`` when it would exceed :data:`MAX_CONV_OUT`."""
+    h = draw(st.sampled_from([d for d in range(1, n_in + 1) if n_in % d == 0]))
+    w = draw(st.sampled_from([d for d in range(1, n_in // h + 1) if (n_in // h) % d == 0]))
+    c = n_in // (h * w)
+    padding, stride = draw(st.integers(0, 1)), draw(st.integers(1, 2))
+    kh, kw = draw(st.integers(1, h + 2 * padding)), draw(st.integers(1, w + 2 * padding))
+    c_out = draw(st.integers(1, 3))
+    n_out = c_out * ((h + 2 * padding - kh) // stride + 1) * ((w + 2 * padding - kw) // stride + 1)
+    return None if n_out > MAX_CONV_OUT else ((c, h, w), c_out, kh, kw, stride, padding)
 
 
 @st.composite
@@ -141,22 +159,35 @@ def random_nets(draw: Callable[..., Any], kind: str | None = None, max_batch: in
     if kinds[0] in RECURRENT and encoding == "direct":   # the analog first layer has no recurrence
         encoding = draw(st.sampled_from(("rate", "latency")))
     layers, lanes = [], []
-    for i, (k, n_in, n_out) in enumerate(zip(kinds, widths[:-1], widths[1:])):
+    n_in = widths[0]
+    input_shape: tuple[int, ...] = (n_in,)
+    for i, (k, n_out) in enumerate(zip(kinds, widths[1:])):
         base = neuron(k)
         base = replace(base, params={**base.params, **{n: draw(s) for n, s in PARAMS[k].items()}})
         scale = draw(st.sampled_from(WEIGHT_SCALES))
-        w = _matrix(draw, (n_out, n_in), scale)
-        b = _matrix(draw, (n_out,), scale) if draw(st.booleans()) else None
-        rec = _matrix(draw, (n_out, n_out), scale) if k in RECURRENT else None
-        layers.append(Dense(f"l{i}", w, b, base, recurrent_weight=rec))
-        lanes.append(draw(st.integers(1, n_out)))
+        conv = _conv_geometry(draw, n_in) if k not in RECURRENT and draw(st.integers(0, 3)) == 0 else None
+        if conv is not None:   # a conv2d layer without pooling (the engine unrolls it)
+            in_shape, c_out, kh, kw, stride, padding = conv
+            w = _matrix(draw, (c_out, in_shape[0], kh, kw), scale)
+            b = _matrix(draw, (c_out,), scale) if draw(st.booleans()) else None
+            layer = Conv2d(f"l{i}", w, b, base, in_shape=in_shape, stride=stride, padding=padding)
+            if i == 0:
+                input_shape = in_shape
+        else:
+            w = _matrix(draw, (n_out, n_in), scale)
+            b = _matrix(draw, (n_out,), scale) if draw(st.booleans()) else None
+            rec = _matrix(draw, (n_out, n_out), scale) if k in RECURRENT else None
+            layer = Dense(f"l{i}", w, b, base, recurrent_weight=rec)
+        layers.append(layer)
+        lanes.append(draw(st.integers(1, layer.n_out)))
+        n_in = layer.n_out
     timesteps = draw(st.sampled_from(range(1, 9)))
     metadata: dict[str, Any] = {}
     if encoding == "rate":
         metadata["encoder"] = {"seed": draw(st.integers(1, (1 << 16) - 1))}
     elif encoding == "latency":
         metadata["encoder"] = {"tau": draw(st.floats(0.125, 10.0, width=32))}
-    net = Network(layers, (widths[0],), timesteps=timesteps, encoding=encoding, name="random",
+    net = Network(layers, input_shape, timesteps=timesteps, encoding=encoding, name="random",
                   metadata=metadata)
     batch = draw(st.integers(1, max_batch))
     inputs = st.one_of(st.floats(0.0, 1.0, width=32),      # 0 often: the analog layer skips zeros

@@ -41,6 +41,7 @@ def _stats(rn: RandomNet) -> dict[str, Any]:
     active = sum(int(ls.sum()) for ls in golden.layer_spikes)
     total = sum(ls.size for ls in golden.layer_spikes)
     return {"kinds": {l.neuron.kind for l in rn.network.layers}, "encoding": rn.network.encoding,
+            "conv": sum(l.op == "conv2d" for l in rn.network.layers),
             "layers": len(rn.network.layers),
             "saturated": sum(saturated_currents(case.qnet, case.x, golden)),
             "clipped": case.qnet.saturated,
@@ -83,12 +84,14 @@ def _assert_coverage(seen: list[dict[str, Any]], n: int, packed: bool = True) ->
           f"{sum(s['clipped'] > 0 for s in seen)} with clipped weights, {sum(s['nontrivial'] for s in seen)} "
           f"with non-trivial spike trains, {sum(s['packed'] for s in seen)} packed, "
           f"{sum(s['staged'] for s in seen)} pipelined, encodings "
-          f"{ {e: sum(s['encoding'] == e for s in seen) for e in ('direct', 'rate', 'latency')} }")
+          f"{ {e: sum(s['encoding'] == e for s in seen) for e in ('direct', 'rate', 'latency')} }, "
+          f"{sum(s['conv'] > 0 for s in seen)} with conv layers")
     assert len(seen) >= n, f"only {len(seen)} networks ran"
     kinds = set().union(*(s["kinds"] for s in seen))
     assert kinds == set(ACCEPTED), f"kinds never drawn: {set(ACCEPTED) - kinds}"
     assert {s["layers"] for s in seen} == {1, 2, 3}
     assert {s["encoding"] for s in seen} == {"direct", "rate", "latency"}, "an encoding never drawn"
+    assert sum(s["conv"] > 0 for s in seen) >= n // 10, "too few networks with a conv2d layer"
     # (half the networks take 0/1 encoder spikes into layer 0, which saturate less often)
     assert sum(s["saturated"] > 0 for s in seen) >= n // 6, "too few networks saturate a current"
     assert sum(s["clipped"] > 0 for s in seen) >= 1, "no weight was clipped at quantisation"

@@ -122,3 +122,23 @@ def test_mnist_size_network_equals_golden(tmp_path):
     assert all(0 < t.sum() < t.size for t in golden.layer_spikes)
     rtl = run_plan_rtl(plan, Q8_8.quantize(x), build_dir=tmp_path, trace=True)
     check_against_golden(plan, qnet, rtl, golden)
+
+
+def test_conv_network_equals_golden(tmp_path):
+    """conv 1->3 (3x3, pad 1) -> conv 3->2 (3x3, stride 2) -> dense 4 on 8x8 images, as the
+    iCEBreaker plans it (unrolled conv matrices, banks in SPRAM where the plan puts them)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hw"))
+    from test_conv_engine import _conv_net
+
+    rng = np.random.default_rng(8)
+    x = rng.uniform(0, 1, (3, 64))
+    x[rng.uniform(0, 1, x.shape) < 0.4] = 0.0
+    qnet = quantize_network(_conv_net(4, first_conv=True), Q8_8)
+    plan = get_board("icebreaker").plan(qnet)
+    golden = run_golden(qnet, x, record=True, progress=False)
+    assert all(0 < t.sum() < t.size for t in golden.layer_spikes)
+    rtl = run_plan_rtl(plan, Q8_8.quantize(x), build_dir=tmp_path, trace=True)
+    check_against_golden(plan, qnet, rtl, golden)
