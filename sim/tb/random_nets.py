@@ -165,7 +165,7 @@ def random_nets(draw: Callable[..., Any], kind: str | None = None, max_batch: in
         base = neuron(k)
         base = replace(base, params={**base.params, **{n: draw(s) for n, s in PARAMS[k].items()}})
         scale = draw(st.sampled_from(WEIGHT_SCALES))
-        conv = _conv_geometry(draw, n_in) if k not in RECURRENT and draw(st.integers(0, 3)) == 0 else None
+        conv = _conv_geometry(draw, n_in) if k not in RECURRENT and draw(st.integers(0, 5)) == 0 else None
         if conv is not None:   # a conv2d layer without pooling (the engine unrolls it)
             in_shape, c_out, kh, kw, stride, padding = conv
             w = _matrix(draw, (c_out, in_shape[0], kh, kw), scale)

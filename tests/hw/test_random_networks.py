@@ -93,7 +93,9 @@ def _assert_coverage(seen: list[dict[str, Any]], n: int, packed: bool = True) ->
     assert {s["encoding"] for s in seen} == {"direct", "rate", "latency"}, "an encoding never drawn"
     assert sum(s["conv"] > 0 for s in seen) >= n // 10, "too few networks with a conv2d layer"
     # (half the networks take 0/1 encoder spikes into layer 0, which saturate less often)
-    assert sum(s["saturated"] > 0 for s in seen) >= n // 6, "too few networks saturate a current"
+    # >= 1 in 8 (conv layers with few taps saturate less often than dense ones; the 250-net
+    # sample had 66)
+    assert sum(s["saturated"] > 0 for s in seen) >= n // 8, "too few networks saturate a current"
     assert sum(s["clipped"] > 0 for s in seen) >= 1, "no weight was clipped at quantisation"
     assert sum(s["nontrivial"] for s in seen) >= n // 3, "too few networks with non-trivial spike trains"
     assert any(s["staged"] for s in seen), "no pipelined neuron datapath"
