@@ -8,13 +8,19 @@ exact sum rounded once (``hw.fixed``), so the zeros and the order change nothing
 unrolled layer equals ``sim.golden``'s im2col convolution bit for bit
 (``tests/hw/test_conv_engine.py``).  Inputs and outputs are in (C, H, W) row-major order,
 as ``hw.ir`` flattens them.
+
+A max-pooled layer (``pool`` > 1) keeps the convolution's rows but reorders them
+(:func:`pooled_rows`): pooled neuron ``(c, yp, xp)`` (in ``hw.ir`` order) owns ``pool**2``
+consecutive rows, its window positions ``(c, yp * pool + dy, xp * pool + dx)``; the rows of
+a ragged edge are dropped, as ``sim.golden`` (and ``torch.nn.functional.max_pool2d``) drop it.
+The engine gives such a layer one lane per window position (``hw.cores.plan.LayerPlan.pool``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["conv_matrix"]
+__all__ = ["conv_matrix", "pooled_rows"]
 
 
 def conv_matrix(weight: np.ndarray, bias: np.ndarray | None, in_shape: tuple[int, int, int],
@@ -42,3 +48,16 @@ def conv_matrix(weight: np.ndarray, bias: np.ndarray | None, in_shape: tuple[int
             mat[:, oy, ox, :, ys[oy], xs[ox]] = weight[None, :, :, ky, kx]
     b = np.zeros(c_out, dtype=weight.dtype) if bias is None else np.asarray(bias)
     return mat.reshape(c_out * ho * wo, c_in * h * w), np.repeat(b, ho * wo)
+
+
+def pooled_rows(conv_shape: tuple[int, int, int], pool: int) -> np.ndarray:
+    """Row indices into :func:`conv_matrix`'s ``(c_out * ho * wo)`` rows for a ``pool x pool``
+    max-pool: ``(c_out * (ho // pool) * (wo // pool) * pool**2,)``, pooled neuron by pooled
+    neuron, each one's window row-major."""
+    c_out, ho, wo = conv_shape
+    hp, wp = ho // pool, wo // pool
+    if hp < 1 or wp < 1:
+        raise ValueError(f"a {pool}x{pool} pool does not fit a {ho}x{wo} convolution")
+    c, yp, xp, dy, dx = np.meshgrid(np.arange(c_out), np.arange(hp), np.arange(wp),
+                                    np.arange(pool), np.arange(pool), indexing="ij")
+    return (c * ho * wo + (yp * pool + dy) * wo + (xp * pool + dx)).reshape(-1)

@@ -49,6 +49,11 @@ next group waits ``P`` cycles.  Neuron updates run one per cycle: issue (roundin
 the held lane) -> saturation + state/current reads -> compiled datapath
 (``neuron_stages`` pipeline stages, ``hw.cores.pipeline``) -> state/spike/count writes.
 The cycle counts are :meth:`hw.cores.plan.LayerPlan.command_cycles`.
+
+Pooled layers (``LayerPlan.pool``, a max-pooled conv): the ``pool**2`` lanes of a group hold
+one neuron's window, and the group's single update takes the largest lane (per current),
+through a compare tree with a register per level before the rounding
+(``LayerPlan.pool_stages``, counted in ``LayerPlan.command_overhead``).
 """
 
 from __future__ import annotations
@@ -70,6 +75,26 @@ PREP, STEP, FIRST = 1, 2, 3
 def _bits(n: int) -> int:
     """Address bits for ``n`` entries (at least 1)."""
     return max(1, (n - 1).bit_length())
+
+
+def _max_tree(m: Module, values: list, name: str):
+    """The largest of ``values`` (signed) through a tree of comparisons, one register per level
+    (:func:`pool_levels` of them): a pooled layer's window (rounding and saturation are
+    monotone, so the max of the sums is the max of the currents)."""
+    level = 0
+    while len(values) > 1:
+        nxt = []
+        for i in range(0, len(values) - 1, 2):
+            a, b = values[i], values[i + 1]
+            big = Signal(signed(max(len(a), len(b))), name=f"{name}_max{level}_{i // 2}")
+            m.d.sync += big.eq(Mux(a > b, a, b))
+            nxt.append(big)
+        if len(values) % 2:   # the odd one out waits a level
+            late = Signal.like(values[-1], name=f"{name}_late{level}")
+            m.d.sync += late.eq(values[-1])
+            nxt.append(late)
+        values, level = nxt, level + 1
+    return values[0]
 
 
 class LayerUnit(wiring.Component):
@@ -336,14 +361,20 @@ class LayerUnit(wiring.Component):
         with m.If(upd_left != 0):
             m.d.sync += upd_left.eq(Mux(o_issue == n_out - 1, 0, upd_left - 1))
         with m.If(load):
-            m.d.sync += upd_left.eq(P)
+            m.d.sync += upd_left.eq(P if lp.pool == 1 else 1)   # pooled: one update a group
 
         # -- neuron update pipeline: u0 issue, u1 round + reads, u2 datapath, u3 writes --
         u1, o1 = Signal(), Signal.like(o_issue)
         u2, o2 = Signal(), Signal.like(o_issue)
         cur2s = []
+        u_in, o_in = u0, o_issue                     # what u1 / o1 take: the issue, or its pooled stages
+        for k in range(lp.pool_stages):   # pooled: the window's max, one register per tree level
+            u_d0, o_d0 = Signal(name=f"u_pool{k}"), Signal.like(o_issue, name=f"o_pool{k}")
+            m.d.sync += [u_d0.eq(u_in), o_d0.eq(o_in)]
+            u_in, o_in = u_d0, o_d0
         for c in range(NC):   # each current rounded (analog) and saturated on its own
-            rounded = fmt.hdl_shift_round(holds[0][c], fmt.frac_bits) if analog else holds[0][c]
+            held = holds[0][c] if lp.pool == 1 else _max_tree(m, [holds[k][c] for k in range(P)], f"pool{c}")
+            rounded = fmt.hdl_shift_round(held, fmt.frac_bits) if analog else held
             rnd1 = Signal(signed(len(rounded)), name=f"rnd1_{c}")
             cur2 = Signal(signed(w), name=f"cur2_{c}")
             m.d.sync += [rnd1.eq(rounded), cur2.eq(fmt.hdl_fit(rnd1))]
@@ -352,7 +383,7 @@ class LayerUnit(wiring.Component):
         m.d.comb += [st_rd.addr.eq(o1), spk_wr.addr.eq(Cat(n_cur[:obits], par))]
         if analog:
             m.d.comb += [cur_rd.addr.eq(o1), cur_wr.addr.eq(o2), cur_wr.data.eq(Cat(*cur2s))]
-        m.d.sync += [u1.eq(u0), o1.eq(o_issue), u2.eq(u1), o2.eq(o1)]
+        m.d.sync += [u1.eq(u_in), o1.eq(o_in), u2.eq(u1), o2.eq(o1)]
 
         # datapath inputs: the synaptic current(s) (the analog layer's stored ones), other inputs
         # zero; the states read as 0 in the first step
@@ -459,7 +490,7 @@ class LayerUnit(wiring.Component):
                 with m.If(o_issue == n_out - 1):
                     m.next = "FLUSH"
             # the last update passes u2, the datapath stages and u3
-            flush = ["FLUSH"] + [f"FLUSH{k}" for k in range(1, lat + 2)] + ["FINISH"]
+            flush = ["FLUSH"] + [f"FLUSH{k}" for k in range(1, lat + 2 + lp.pool_stages)] + ["FINISH"]
             for here, after in zip(flush[:-1], flush[1:]):
                 with m.State(here):
                     m.next = after

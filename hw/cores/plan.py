@@ -37,7 +37,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hw.cores.conv_unroll import conv_matrix
+from hw.cores.conv_unroll import conv_matrix, pooled_rows
 from hw.encoding import InputEncoder, encoder_for
 from hw.fixed import QFormat
 
@@ -117,6 +117,12 @@ class LayerPlan:
         overlap: the next group accumulates while this one's neurons are updated (hold
             registers, ``P`` more per layer). Spike layers only: the analog layer
             accumulates once per sample (``PREP``), where they would buy a few cycles.
+        pool: max-pool window side (a pooled conv layer, ``hw.cores.conv_unroll.pooled_rows``):
+            ``weight`` has ``pool**2`` rows per neuron, one per window position, and the
+            layer has exactly ``pool**2`` lanes; a group accumulates one neuron's window, and
+            its single update takes the largest of the lanes' currents (rounding and
+            saturation are monotone, so that is the max of the rounded currents, as
+            ``sim.golden`` pools them).
     """
 
     index: int
@@ -138,8 +144,12 @@ class LayerPlan:
     pack_options: dict[int, tuple[int, int]] = field(default_factory=lambda: {1: (0, 1)})
     split: bool = False
     recurrent: bool = False
+    pool: int = 1
 
     def __post_init__(self) -> None:
+        if self.pool > 1 and (self.lanes != self.pool ** 2 or self.n_rows % self.lanes):
+            raise PlanError(f"layer {self.index}: a {self.pool}x{self.pool}-pooled layer takes "
+                            f"{self.pool ** 2} lanes and {self.pool ** 2} rows a neuron")
         if self.pack not in self.pack_options:
             self.pack_options = {**self.pack_options, **_pack_options(self.weight, self.bias, 16)}
         if self.pack not in self.pack_options:
@@ -173,12 +183,22 @@ class LayerPlan:
         return int(self.weight.shape[1])
 
     @property
-    def n_out(self) -> int:
+    def pool_stages(self) -> int:
+        """Update stages of a pooled layer's window max (one per level of its compare tree)."""
+        return (self.pool * self.pool - 1).bit_length() if self.pool > 1 else 0
+
+    @property
+    def n_rows(self) -> int:
+        """Weight rows: one per neuron, or per window position of a pooled layer."""
         return int(self.weight.shape[0])
 
     @property
+    def n_out(self) -> int:
+        return self.n_rows // (self.pool * self.pool)
+
+    @property
     def groups(self) -> int:
-        return math.ceil(self.n_out / self.lanes)
+        return self.n_out if self.pool > 1 else math.ceil(self.n_out / self.lanes)
 
     @property
     def row(self) -> int:
@@ -205,7 +225,7 @@ class LayerPlan:
         words = np.zeros((self.groups, self.row), dtype=np.int64)
         for g in range(self.groups):
             o = g * self.lanes + lane
-            if o < self.n_out:
+            if o < self.n_rows:
                 words[g, 0] = self.bias[o]
                 words[g, nb:] = self.weight[o] >> self.shift
         return words.reshape(-1)
@@ -236,8 +256,9 @@ class LayerPlan:
     @property
     def command_overhead(self) -> int:
         """Cycles of a command besides its items and updates: start, one flush per update
-        stage after the issue (u2, the datapath's extra stages, u3), finish, done handshake."""
-        return 5 + (self.neuron_stages - 1)
+        stage after the issue (a pooled layer's max tree, u2, the datapath's extra stages, u3),
+        finish, done handshake."""
+        return 5 + (self.neuron_stages - 1) + self.pool_stages
 
     def command_cycles(self, items: int, *, prep: bool = False) -> int:
         """Cycles of one command, from the core's start strobe to its next command.
@@ -263,7 +284,7 @@ class LayerPlan:
         window = max(n, P) if self.overlap else n + P - 1
         scan = self.n_in + 1 if self.analog else 0          # PREP: list the nonzero inputs
         return {"accumulate": (self.groups - 1) * window + n,
-                "update": self.n_out - (self.groups - 1) * P,
+                "update": 1 if self.pool > 1 else self.n_out - (self.groups - 1) * P,
                 "overhead": scan + self.acc_stage + self.command_overhead}
 
     def acc_width(self, fmt: QFormat) -> int:
@@ -383,7 +404,7 @@ class NetworkPlan:
                 ebr += ebr_blocks(self.count_bits, layer.n_out)
             ebr += _rom_blocks(layer)                                       # exp tables
             rows.append({"layer": layer.name, "n_in": layer.n_in, "n_out": layer.n_out,
-                         "lanes": layer.lanes, "weight_words": layer.n_out * layer.row,
+                         "lanes": layer.lanes, "weight_words": layer.n_rows * layer.row,
                          "ebr": ebr, "spram_banks": sum(b.spram for b in layer.banks),
                          "dsp": (layer.lanes if layer.analog else 0) + _multipliers(layer.neuron)})
         return rows
@@ -565,6 +586,7 @@ def plan_network(
     lanes: Sequence[int] | None = None,
     analog_lanes: int = 4,
     dsp_budget: int | None = None,
+    pools: Sequence[int] | None = None,
     spike_lanes: int = 4,
     spram_blocks: int = 0,
     ebr_budget: int | None = None,
@@ -638,13 +660,19 @@ def plan_network(
         # spike layers: packing doubles the lanes the same memories feed; not more for 4 lanes a
         # word (lanes cost logic: accumulators, hold registers; on the UP5K LCs bind first)
         analog = i == 0 and encoder is None
+        pool = 1 if pools is None else int(pools[i])
+        n_out = n_out // (pool * pool)
         default = analog_lanes if analog else spike_lanes * min(most, 2)
         if neuron.kind == "alpha":
             # two accumulators and hold registers per lane: 4 + 8 lanes of a 64-32-10 alpha
             # net need 5553 LCs (of 5280), 2 + 2 lanes 4443 (bench/kinds_table.py)
             default = max(1, (analog_lanes if analog else spike_lanes) // 2)
         p = min(n_out, default) if lanes is None else int(lanes[i])
-        if not 1 <= p <= n_out:
+        if pool > 1:   # one lane per window position
+            if lanes is not None and p != pool * pool:
+                raise PlanError(f"layer {i}: a {pool}x{pool}-pooled layer takes {pool * pool} lanes, got {p}")
+            p = pool * pool
+        elif not 1 <= p <= n_out:
             raise PlanError(f"layer {i}: lanes must be 1..{n_out}, got {p}")
         layer = LayerPlan(index=i, name=f"layer{i}", weight=w, bias=b, neuron=comp,
                           states=tuple(neuron.states), inputs=tuple(neuron.inputs),
@@ -652,12 +680,12 @@ def plan_network(
                           neuron_stages=_neuron_stages(comp, neuron_stages),
                           overlap=not analog and (overlap is None or bool(overlap[i])),
                           pack_options=options, split=neuron.kind == "alpha",
-                          recurrent=w_rec is not None)
+                          recurrent=w_rec is not None, pool=pool)
         layer.set_lanes(p, pack)
         layers.append(layer)
         packable.append(most)
     first = layers[0]
-    if lanes is None and first.analog and spram_blocks > 0:
+    if lanes is None and first.analog and spram_blocks > 0 and first.pool == 1:
         most = analog_lanes if dsp_budget is None else \
             dsp_budget - sum(_multipliers(layer.neuron) for layer in layers)
         while first.bank_depth > SPRAM_DEPTH and first.lanes < min(most, first.n_out):
@@ -731,7 +759,7 @@ def _balance(layers: list[LayerPlan], packable: Sequence[int], keep: int | None 
     worst = _worst
     bound = max(worst(layer) for layer in layers)
     for layer, can_pack in zip(layers, packable):
-        if layer.analog or layer.index == keep:
+        if layer.analog or layer.index == keep or layer.pool > 1:
             continue
         if limit is not None:   # rebalancing: from the layer's default lanes, with overlap
             layer.overlap = True
@@ -792,6 +820,9 @@ def _widen(plan: NetworkPlan, packable: Sequence[int], defaults: Sequence[int], 
     if not spike:
         return plan
     slowest = max(spike, key=_worst)
+    if slowest.pool > 1:   # its lanes are its window
+        _balance(layers, packable, keep=slowest.index, limit=defaults)
+        return _place(layers, fmt, timesteps, name, spram_blocks, ebr_budget, preload, encoder)
     spare = sum(defaults[layer.index] for layer in spike) - sum(layer.lanes for layer in spike)
     per_bank = min(packable[slowest.index], 2)
     start = kept = lanes = slowest.lanes
@@ -830,28 +861,28 @@ def plan_quantized(qnet: Any, **options: Any) -> NetworkPlan:
     ``options`` go to :func:`plan_network` (``lanes``, ``spram_blocks``, ``ebr_budget``).
 
     Raises:
-        PlanError: a layer the engine does not run (max-pooled conv2d; a conv2d layer without
-            pooling runs as its unrolled dense matrix, ``hw.cores.conv_unroll``) or bad encoder
-            parameters.
+        PlanError: a layer the engine does not run, bad lanes for a pooled layer or bad encoder
+            parameters.  Conv2d layers run as their unrolled dense matrix
+            (``hw.cores.conv_unroll``), a max-pooled one with one lane per window position.
     """
-    weights, biases = [], []
+    weights, biases, pools = [], [], []
     for i, q in enumerate(qnet.layers):
         w, b = q.weight, q.bias
         if q.layer.op == "conv2d":
-            if q.layer.pool != 1:
-                raise PlanError(f"layer {i} ({q.name}): max-pooled conv2d layers (pool={q.layer.pool}) are "
-                                "not supported by the FPGA engine yet; a conv2d layer without pooling "
-                                "runs as its unrolled dense matrix")
             w, b = conv_matrix(w, b, q.layer.in_shape, q.layer.stride, q.layer.padding)
+            if q.layer.pool > 1:   # rows grouped by pooled neuron, window positions in its lanes
+                rows = pooled_rows(q.layer.conv_shape, q.layer.pool)
+                w, b = w[rows], b[rows]
         elif q.layer.op != "dense":
             raise PlanError(f"layer {i} ({q.name}): {q.layer.op} layers are not supported by the FPGA engine")
+        pools.append(q.layer.pool if q.layer.op == "conv2d" else 1)
         weights.append(w)
         biases.append(b)
     plan = plan_network(weights, biases,
                         [q.layer.neuron for q in qnet.layers], [q.neuron for q in qnet.layers],
                         recurrent=[q.recurrent_weight for q in qnet.layers],
                         fmt=qnet.fmt, timesteps=qnet.timesteps, encoding=qnet.encoding,
-                        encoder=_encoder(qnet), name=qnet.network.name, **options)
+                        encoder=_encoder(qnet), name=qnet.network.name, pools=pools, **options)
     for layer, q in zip(plan.layers, qnet.layers):
         layer.name = q.name
     return plan

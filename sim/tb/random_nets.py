@@ -109,7 +109,8 @@ class RandomNet:
     def describe(self) -> str:
         """One line: sizes, kinds, T, batch and plan options."""
         sizes = "-".join(str(n) for n in [self.network.n_input] + [l.n_out for l in self.network.layers])
-        kinds = ",".join(("conv:" if l.op == "conv2d" else "") + l.neuron.kind for l in self.network.layers)
+        kinds = ",".join((f"conv/{l.pool}:" if l.op == "conv2d" else "") + l.neuron.kind
+                         for l in self.network.layers)
         return (f"{sizes} [{kinds}] {self.network.encoding} T={self.network.timesteps} batch={len(self.x)} "
                 f"lanes={self.lanes} "
                 f"pack={self.pack} stages={self.neuron_stages} load={self.load} overlap={self.overlap}")
@@ -127,16 +128,19 @@ MAX_CONV_OUT = 16
 
 def _conv_geometry(draw: Callable[..., Any], n_in: int
                    ) -> tuple[tuple[int, int, int], int, int, int, int, int] | None:
-    """``(in_shape, c_out, kh, kw, stride, padding)`` of a conv layer over ``n_in`` inputs read as
-    ``(c, h, w)`` (a drawn factorisation), or ``None`` when it would exceed :data:`MAX_CONV_OUT`."""
+    """``(in_shape, c_out, kh, kw, stride, padding, pool)`` of a conv layer over ``n_in`` inputs
+    read as ``(c, h, w)`` (a drawn factorisation; ``pool`` 1 or 2, a max-pool of the current),
+    or ``None`` when it would exceed :data:`MAX_CONV_OUT` neurons."""
     h = draw(st.sampled_from([d for d in range(1, n_in + 1) if n_in % d == 0]))
     w = draw(st.sampled_from([d for d in range(1, n_in // h + 1) if (n_in // h) % d == 0]))
     c = n_in // (h * w)
     padding, stride = draw(st.integers(0, 1)), draw(st.integers(1, 2))
     kh, kw = draw(st.integers(1, h + 2 * padding)), draw(st.integers(1, w + 2 * padding))
     c_out = draw(st.integers(1, 3))
-    n_out = c_out * ((h + 2 * padding - kh) // stride + 1) * ((w + 2 * padding - kw) // stride + 1)
-    return None if n_out > MAX_CONV_OUT else ((c, h, w), c_out, kh, kw, stride, padding)
+    ho, wo = (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1
+    pool = draw(st.sampled_from((2, 1))) if min(ho, wo) >= 2 else 1
+    n_out = c_out * (ho // pool) * (wo // pool)
+    return None if n_out > MAX_CONV_OUT else ((c, h, w), c_out, kh, kw, stride, padding, pool)
 
 
 @st.composite
@@ -167,10 +171,11 @@ def random_nets(draw: Callable[..., Any], kind: str | None = None, max_batch: in
         scale = draw(st.sampled_from(WEIGHT_SCALES))
         conv = _conv_geometry(draw, n_in) if k not in RECURRENT and draw(st.integers(0, 5)) == 0 else None
         if conv is not None:   # a conv2d layer without pooling (the engine unrolls it)
-            in_shape, c_out, kh, kw, stride, padding = conv
+            in_shape, c_out, kh, kw, stride, padding, pool = conv
             w = _matrix(draw, (c_out, in_shape[0], kh, kw), scale)
             b = _matrix(draw, (c_out,), scale) if draw(st.booleans()) else None
-            layer = Conv2d(f"l{i}", w, b, base, in_shape=in_shape, stride=stride, padding=padding)
+            layer = Conv2d(f"l{i}", w, b, base, in_shape=in_shape, stride=stride, padding=padding,
+                           pool=pool)
             if i == 0:
                 input_shape = in_shape
         else:
@@ -179,7 +184,8 @@ def random_nets(draw: Callable[..., Any], kind: str | None = None, max_batch: in
             rec = _matrix(draw, (n_out, n_out), scale) if k in RECURRENT else None
             layer = Dense(f"l{i}", w, b, base, recurrent_weight=rec)
         layers.append(layer)
-        lanes.append(draw(st.integers(1, layer.n_out)))
+        pooled = isinstance(layer, Conv2d) and layer.pool > 1
+        lanes.append(layer.pool ** 2 if pooled else draw(st.integers(1, layer.n_out)))   # pooled: the window
         n_in = layer.n_out
     timesteps = draw(st.sampled_from(range(1, 9)))
     metadata: dict[str, Any] = {}

@@ -1,6 +1,6 @@
-"""Conv2d layers without pooling in the engine: planned as their unrolled dense matrix
-(``hw.cores.conv_unroll``), equal to ``sim.golden``'s im2col convolution per layer and per
-step; max-pooled conv layers are refused with a ``PlanError`` that says so."""
+"""Conv2d layers in the engine: planned as their unrolled dense matrix (``hw.cores.conv_unroll``),
+max-pooled ones with one lane per window position and the max taken before the neuron; equal
+to ``sim.golden``'s im2col convolution and max-pool per layer and per step."""
 
 from __future__ import annotations
 
@@ -85,13 +85,56 @@ def test_a_wrong_unrolling_is_caught() -> None:
         check_against_golden(plan, qnet, rtl, golden)
 
 
-def test_max_pooled_conv_is_refused() -> None:
-    rng = np.random.default_rng(0)
-    net = Network([Conv2d("c", rng.normal(size=(2, 1, 3, 3)), None, neuron("lif"), in_shape=(1, 8, 8),
-                          pool=2),
-                   Dense("o", rng.normal(size=(3, 18)), None, neuron("lif"))], (1, 8, 8), timesteps=4)
-    with pytest.raises(PlanError, match=r"max-pooled conv2d layers \(pool=2\).*without pooling"):
-        plan_quantized(quantize_network(net, Q8_8))
+def _pooled_net(seed: int, kinds=("lif", "lif", "lif"), encoding: str = "direct") -> Network:
+    """ConvSpikingNet's shape on 8x8 images: conv 1->4 (3x3, pad 1) -> max-pool 2 -> conv 4->3
+    (3x3, pad 1) -> max-pool 2 (ragged: none) -> dense 12 -> 4; pooling on the current."""
+    rng = np.random.default_rng(seed)
+    layers = [Conv2d("c0", rng.normal(0.05, 0.4, (4, 1, 3, 3)), rng.normal(0, 0.2, 4), neuron(kinds[0]),
+                     in_shape=(1, 8, 8), padding=1, pool=2),
+              Conv2d("c1", rng.normal(0.0, 0.5, (3, 4, 3, 3)), rng.normal(0, 0.2, 3), neuron(kinds[1]),
+                     in_shape=(4, 4, 4), padding=1, pool=2),
+              Dense("out", rng.normal(0.1, 0.6, (4, 12)), rng.normal(0, 0.2, 4), neuron(kinds[2]))]
+    meta = {"encoder": {"seed": 99}} if encoding == "rate" else {}
+    return Network(layers, (1, 8, 8), timesteps=8, encoding=encoding, metadata=meta)
+
+
+@pytest.mark.parametrize("kinds, encoding, overlap", [
+    (("lif", "lif", "lif"), "direct", None), (("synaptic", "alpha", "lif"), "direct", [False, False, True]),
+    (("lif", "alif", "if"), "rate", None)])
+def test_max_pooled_conv_network_equals_golden(kinds, encoding, overlap) -> None:
+    qnet = quantize_network(_pooled_net(2, kinds, encoding), Q8_8)
+    plan = plan_quantized(qnet, overlap=overlap)
+    assert [layer.n_out for layer in plan.layers] == [64, 12, 4]
+    assert [layer.lanes for layer in plan.layers[:2]] == [4, 4] and plan.layers[0].pool == 2
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0, 1, (3, 64))
+    x[rng.uniform(0, 1, x.shape) < 0.4] = 0.0
+    golden = run_golden(qnet, x, record=True, progress=False)
+    assert all(0 < t.sum() < t.size for t in golden.layer_spikes), [t.mean() for t in golden.layer_spikes]
+    rtl = simulate_core(plan, Q8_8.quantize(x), trace=True)
+    check_against_golden(plan, qnet, rtl, golden)
+
+
+def test_pooling_the_first_lane_instead_of_the_max_is_caught() -> None:
+    """The comparison can fail: a plan whose pooled layer is a plain layer reading lane 0 only
+    (rows of position (0, 0) of every window) differs from golden's max-pool."""
+    qnet = quantize_network(_pooled_net(2), Q8_8)
+    plan = plan_quantized(qnet)
+    layer = plan.layers[0]
+    first_only = layer.weight[0::4]
+    plan2 = plan_quantized(qnet)
+    plan2.layers[0].weight = np.repeat(first_only, 4, axis=0)   # every lane = window position (0, 0)
+    x = np.random.default_rng(5).uniform(0, 1, (2, 64))
+    golden = run_golden(qnet, x, record=True, progress=False)
+    rtl = simulate_core(plan2, Q8_8.quantize(x), trace=True)
+    with pytest.raises(AssertionError, match="layer 0"):
+        check_against_golden(plan2, qnet, rtl, golden)
+
+
+def test_pooled_layer_lanes_are_its_window() -> None:
+    qnet = quantize_network(_pooled_net(2), Q8_8)
+    with pytest.raises(PlanError, match="2x2-pooled layer takes 4 lanes, got 3"):
+        plan_quantized(qnet, lanes=[3, 4, 2])
 
 
 def test_conv_digits_net_fits_the_icebreaker() -> None:

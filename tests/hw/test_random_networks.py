@@ -42,6 +42,7 @@ def _stats(rn: RandomNet) -> dict[str, Any]:
     total = sum(ls.size for ls in golden.layer_spikes)
     return {"kinds": {l.neuron.kind for l in rn.network.layers}, "encoding": rn.network.encoding,
             "conv": sum(l.op == "conv2d" for l in rn.network.layers),
+            "pooled": sum(l.op == "conv2d" and l.pool > 1 for l in rn.network.layers),
             "layers": len(rn.network.layers),
             "saturated": sum(saturated_currents(case.qnet, case.x, golden)),
             "clipped": case.qnet.saturated,
@@ -85,13 +86,16 @@ def _assert_coverage(seen: list[dict[str, Any]], n: int, packed: bool = True) ->
           f"with non-trivial spike trains, {sum(s['packed'] for s in seen)} packed, "
           f"{sum(s['staged'] for s in seen)} pipelined, encodings "
           f"{ {e: sum(s['encoding'] == e for s in seen) for e in ('direct', 'rate', 'latency')} }, "
-          f"{sum(s['conv'] > 0 for s in seen)} with conv layers")
+          f"{sum(s['conv'] > 0 for s in seen)} with conv layers ({sum(s['pooled'] > 0 for s in seen)} max-pooled)")
     assert len(seen) >= n, f"only {len(seen)} networks ran"
     kinds = set().union(*(s["kinds"] for s in seen))
     assert kinds == set(ACCEPTED), f"kinds never drawn: {set(ACCEPTED) - kinds}"
     assert {s["layers"] for s in seen} == {1, 2, 3}
     assert {s["encoding"] for s in seen} == {"direct", "rate", "latency"}, "an encoding never drawn"
     assert sum(s["conv"] > 0 for s in seen) >= n // 10, "too few networks with a conv2d layer"
+    # max-pooled conv layers are rare in small drawn geometries: the slow sample must have some
+    # (the fixed networks of tests/hw/test_conv_engine.py cover pooling in the default suite)
+    assert n < 100 or sum(s["pooled"] > 0 for s in seen) >= 3, "too few max-pooled conv2d layers"
     # (half the networks take 0/1 encoder spikes into layer 0, which saturate less often)
     # >= 1 in 8 (conv layers with few taps saturate less often than dense ones; the 250-net
     # sample had 66)

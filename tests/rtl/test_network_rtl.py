@@ -142,3 +142,24 @@ def test_conv_network_equals_golden(tmp_path):
     assert all(0 < t.sum() < t.size for t in golden.layer_spikes)
     rtl = run_plan_rtl(plan, Q8_8.quantize(x), build_dir=tmp_path, trace=True)
     check_against_golden(plan, qnet, rtl, golden)
+
+
+def test_max_pooled_conv_network_equals_golden(tmp_path):
+    """ConvSpikingNet's shape on 8x8 images (conv -> max-pool 2 -> LIF, twice, then dense), as
+    the iCEBreaker plans it: the pooled layers' 4 lanes are the window, the max before the neuron."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hw"))
+    from test_conv_engine import _pooled_net
+
+    rng = np.random.default_rng(8)
+    x = rng.uniform(0, 1, (3, 64))
+    x[rng.uniform(0, 1, x.shape) < 0.4] = 0.0
+    qnet = quantize_network(_pooled_net(2), Q8_8)
+    plan = get_board("icebreaker").plan(qnet)
+    assert [layer.pool for layer in plan.layers] == [2, 2, 1]
+    golden = run_golden(qnet, x, record=True, progress=False)
+    assert all(0 < t.sum() < t.size for t in golden.layer_spikes)
+    rtl = run_plan_rtl(plan, Q8_8.quantize(x), build_dir=tmp_path, trace=True)
+    check_against_golden(plan, qnet, rtl, golden)
