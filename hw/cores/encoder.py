@@ -22,6 +22,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.cores.sc import LFSRGen
+from hw.cores.spike_list import addr_bits, spike_lists
 from hw.encoding import LFSR_WIDTH, InputEncoder
 
 __all__ = ["EncoderUnit", "encoder_bits"]
@@ -29,9 +30,7 @@ __all__ = ["EncoderUnit", "encoder_bits"]
 FIRST = 3  # the layer command codes (``hw.cores.layer``): FIRST starts a sample
 
 
-def encoder_bits(n: int) -> int:
-    """Address bits for ``n`` entries (at least 1), as ``hw.cores.layer._bits``."""
-    return max(1, (n - 1).bit_length())
+encoder_bits = addr_bits   # (the name the encoder's users know)
 
 
 class EncoderUnit(wiring.Component):
@@ -59,15 +58,11 @@ class EncoderUnit(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        enc, w = self.encoder, self.width
+        enc = self.encoder
         n, F = enc.n_input, enc.frac_bits
         ibits = encoder_bits(n)
 
-        m.submodules.spikes = spk_mem = Memory(shape=encoder_bits(n + 1), depth=2 << ibits, init=[])
-        spk_rd, spk_wr = spk_mem.read_port(), spk_mem.write_port()
-        n_spk = [Signal(range(n + 1), name=f"n_spikes{k}") for k in range(2)]
-        m.d.comb += [spk_rd.addr.eq(Cat(self.spk_raddr, self.spk_rbank)), self.spk_rdata.eq(spk_rd.data),
-                     self.n_spikes.eq(Mux(self.spk_rbank, n_spk[1], n_spk[0]))]
+        _, spk_wr, n_spk = spike_lists(m, self, n)
         par = self.step[0]
 
         scan = Signal(range(n + 1))

@@ -65,6 +65,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.cores.pipeline import PipelinedDatapath
 from hw.cores.plan import LayerPlan, NetworkPlan
+from hw.cores.spike_list import addr_bits, spike_lists
 from hw.cores.weight_bank import WeightBank
 
 __all__ = ["LayerUnit", "PREP", "STEP", "FIRST"]
@@ -72,9 +73,7 @@ __all__ = ["LayerUnit", "PREP", "STEP", "FIRST"]
 PREP, STEP, FIRST = 1, 2, 3
 
 
-def _bits(n: int) -> int:
-    """Address bits for ``n`` entries (at least 1)."""
-    return max(1, (n - 1).bit_length())
+_bits = addr_bits
 
 
 def _max_tree(m: Module, values: list, name: str):
@@ -172,11 +171,7 @@ class LayerUnit(wiring.Component):
         st_rd, st_wr = state_mem.read_port(), state_mem.write_port()
         obits = _bits(n_out)
         # 2 banks of entries ``neuron + 1`` (the neuron's weight column, bias in column 0)
-        m.submodules.spikes = spk_mem = Memory(shape=_bits(n_out + 1), depth=2 << obits, init=[])
-        spk_rd, spk_wr = spk_mem.read_port(), spk_mem.write_port()
-        n_spk = [Signal(range(n_out + 1), name=f"n_spikes{k}") for k in range(2)]
-        m.d.comb += [spk_rd.addr.eq(Cat(self.spk_raddr, self.spk_rbank)), self.spk_rdata.eq(spk_rd.data),
-                     self.n_spikes.eq(Mux(self.spk_rbank, n_spk[1], n_spk[0]))]
+        spk_mem, spk_wr, n_spk = spike_lists(m, self, n_out)
         par = self.step[0]                          # the bank this command writes (and reads)
         REC = lp.recurrent
         NC = 2 if (lp.split or REC) else 1          # currents a lane sums (alpha: I_exc, I_inh; R)
