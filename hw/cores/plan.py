@@ -820,29 +820,27 @@ def _widen(plan: NetworkPlan, packable: Sequence[int], defaults: Sequence[int], 
     if not spike:
         return plan
     slowest = max(spike, key=_worst)
-    if slowest.pool > 1:   # its lanes are its window
-        _balance(layers, packable, keep=slowest.index, limit=defaults)
-        return _place(layers, fmt, timesteps, name, spram_blocks, ebr_budget, preload, encoder)
-    spare = sum(defaults[layer.index] for layer in spike) - sum(layer.lanes for layer in spike)
-    per_bank = min(packable[slowest.index], 2)
-    start = kept = lanes = slowest.lanes
+    if slowest.pool == 1:   # (a pooled layer's lanes are its window)
+        spare = sum(defaults[layer.index] for layer in spike) - sum(layer.lanes for layer in spike)
+        per_bank = min(packable[slowest.index], 2)
+        start = kept = lanes = slowest.lanes
 
-    def use(n: int) -> None:
-        slowest.set_lanes(n, packable[slowest.index] > 1)
+        def use(n: int) -> None:
+            slowest.set_lanes(n, packable[slowest.index] > 1)
 
-    while True:
-        lanes = min(slowest.n_out, (math.ceil(lanes / per_bank) + 1) * per_bank)
-        if lanes <= kept or lanes - start > spare:
-            break
-        before = _worst(slowest)
-        use(lanes)
-        if _worst(slowest) >= before or (
-                ebr_budget is not None
-                and _place(layers, fmt, timesteps, name, spram_blocks, ebr_budget,
-                           preload, encoder).resources()["ebr"] > ebr_budget):
-            break
-        kept = lanes
-    use(kept)
+        while True:
+            lanes = min(slowest.n_out, (math.ceil(lanes / per_bank) + 1) * per_bank)
+            if lanes <= kept or lanes - start > spare:
+                break
+            before = _worst(slowest)
+            use(lanes)
+            if _worst(slowest) >= before or (
+                    ebr_budget is not None
+                    and _place(layers, fmt, timesteps, name, spram_blocks, ebr_budget,
+                               preload, encoder).resources()["ebr"] > ebr_budget):
+                break
+            kept = lanes
+        use(kept)
     _balance(layers, packable, keep=slowest.index, limit=defaults)
     return _place(layers, fmt, timesteps, name, spram_blocks, ebr_budget, preload, encoder)
 

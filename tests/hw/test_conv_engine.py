@@ -57,18 +57,27 @@ def _conv_net(seed: int, *, first_conv: bool, encoding: str = "direct", kinds=("
     return Network(layers, (1, 8, 8), timesteps=8, encoding=encoding, metadata=meta)
 
 
+def _images(n: int, seed: int) -> np.ndarray:
+    """``(n, 64)`` 8x8 inputs in [0, 1], 40 % of them 0 (the analog layer skips zeros)."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, (n, 64))
+    x[rng.uniform(0, 1, x.shape) < 0.4] = 0.0
+    return x
+
+
+def _engine_equals_golden(qnet, plan, x: np.ndarray) -> None:
+    """Golden (recorded; every layer's spike train non-trivial) == the engine, per layer and step."""
+    golden = run_golden(qnet, x, record=True, progress=False)
+    assert all(0 < t.sum() < t.size for t in golden.layer_spikes), [t.mean() for t in golden.layer_spikes]
+    check_against_golden(plan, qnet, simulate_core(plan, Q8_8.quantize(x), trace=True), golden)
+
+
 @pytest.mark.parametrize("first_conv, encoding", [(True, "direct"), (False, "direct"), (True, "rate")])
 def test_conv_network_equals_golden_per_layer_and_step(first_conv, encoding) -> None:
-    rng = np.random.default_rng(3)
     qnet = quantize_network(_conv_net(4, first_conv=first_conv, encoding=encoding), Q8_8)
     plan = plan_quantized(qnet, lanes=[3, 4, 2])
     assert [layer.n_out for layer in plan.layers] == [192, 18, 4]
-    x = rng.uniform(0, 1, (3, 64))
-    x[rng.uniform(0, 1, x.shape) < 0.4] = 0.0
-    golden = run_golden(qnet, x, record=True, progress=False)
-    assert all(0 < t.sum() < t.size for t in golden.layer_spikes), [t.mean() for t in golden.layer_spikes]
-    rtl = simulate_core(plan, Q8_8.quantize(x), trace=True)
-    check_against_golden(plan, qnet, rtl, golden)
+    _engine_equals_golden(qnet, plan, _images(3, seed=3))
 
 
 def test_a_wrong_unrolling_is_caught() -> None:
@@ -106,13 +115,7 @@ def test_max_pooled_conv_network_equals_golden(kinds, encoding, overlap) -> None
     plan = plan_quantized(qnet, overlap=overlap)
     assert [layer.n_out for layer in plan.layers] == [64, 12, 4]
     assert [layer.lanes for layer in plan.layers[:2]] == [4, 4] and plan.layers[0].pool == 2
-    rng = np.random.default_rng(5)
-    x = rng.uniform(0, 1, (3, 64))
-    x[rng.uniform(0, 1, x.shape) < 0.4] = 0.0
-    golden = run_golden(qnet, x, record=True, progress=False)
-    assert all(0 < t.sum() < t.size for t in golden.layer_spikes), [t.mean() for t in golden.layer_spikes]
-    rtl = simulate_core(plan, Q8_8.quantize(x), trace=True)
-    check_against_golden(plan, qnet, rtl, golden)
+    _engine_equals_golden(qnet, plan, _images(3, seed=5))
 
 
 def test_pooling_the_first_lane_instead_of_the_max_is_caught() -> None:
@@ -120,15 +123,13 @@ def test_pooling_the_first_lane_instead_of_the_max_is_caught() -> None:
     (rows of position (0, 0) of every window) differs from golden's max-pool."""
     qnet = quantize_network(_pooled_net(2), Q8_8)
     plan = plan_quantized(qnet)
-    layer = plan.layers[0]
-    first_only = layer.weight[0::4]
-    plan2 = plan_quantized(qnet)
-    plan2.layers[0].weight = np.repeat(first_only, 4, axis=0)   # every lane = window position (0, 0)
+    # every lane gets window position (0, 0)'s row
+    plan.layers[0].weight = np.repeat(plan.layers[0].weight[0::4], 4, axis=0)
     x = np.random.default_rng(5).uniform(0, 1, (2, 64))
     golden = run_golden(qnet, x, record=True, progress=False)
-    rtl = simulate_core(plan2, Q8_8.quantize(x), trace=True)
+    rtl = simulate_core(plan, Q8_8.quantize(x), trace=True)
     with pytest.raises(AssertionError, match="layer 0"):
-        check_against_golden(plan2, qnet, rtl, golden)
+        check_against_golden(plan, qnet, rtl, golden)
 
 
 def test_pooled_layer_lanes_are_its_window() -> None:
