@@ -157,6 +157,12 @@ def _fit_table(rows: list[tuple[str, int, int]]) -> str:
 
 def _shrink_hint(plan: Any, resource: str) -> str:
     table = plan.memory_table()
+    if getattr(plan, "arith", "q8.8") == "sc":
+        if resource == "LC":
+            return (f"compute fewer stream bits a clock (--sc-bits-per-cycle, now {plan.bits_per_cycle}: "
+                    "one comparator per bit and operand)")
+        big = max(table, key=lambda r: r["synapses"])
+        return f"shrink layer {big['layer']!r} ({big['n_in']} -> {big['n_out']}, {big['synapses']} synapses)"
     if resource in ("EBR", "SPRAM"):
         big = max(table, key=lambda r: r["weight_words"])
         narrower = min(layer.max_pack for layer in plan.layers) < 4
@@ -219,13 +225,17 @@ def _placed_lcs(log: Path) -> int | None:
 def build(model: str | Path | None = None, board_name: str = "icebreaker", out_dir: str | Path | None = None,
           *, lanes: list[int] | None = None, clock_mhz: float | None = None, baud: int | None = None,
           seed: int = 1, quiet: bool = False, activity_samples: Any = None,
-          allow_timing_fail: bool = False, weight_bits: Any = None) -> BuildResult:
+          allow_timing_fail: bool = False, weight_bits: Any = None, arith: str = "q8.8",
+          sc_length: int = 2048, sc_bits_per_cycle: int = 64, sc_seed: int = 0) -> BuildResult:
     """Run the whole flow; returns the report (also written to ``out_dir/report.json``).
 
     ``allow_timing_fail``: write the bitstream even when a path group misses the clock
     (the report says so); otherwise that stops the build.
     ``weight_bits``: 16 / 8 / 4 for every layer, a list with one per layer, ``"auto"``
     (``sim.verify.choose_weight_bits``) or ``None`` (the artifact's own).
+    ``arith``: ``"q8.8"`` (the fixed-point engine) or ``"sc"`` (the stochastic-computing
+    engine, ``hw.cores.sc_network``: currents from ``sc_length``-bit streams, ``sc_bits_per_cycle``
+    of them a clock, generators seeded by ``sc_seed``; bit-exact with ``sim.sc.fixed``).
 
     Raises:
         boards.UnknownBoardError: unknown board (lists the known ones).
@@ -254,7 +264,7 @@ def build(model: str | Path | None = None, board_name: str = "icebreaker", out_d
         network, precision = _weight_precision(network, weight_bits)
         qnet = quantize_network(network, Q8_8)
         try:
-            plan = board.plan(qnet, lanes)
+            plan = _plan(board, qnet, lanes, arith, sc_length, sc_bits_per_cycle, sc_seed)
         except PlanError as err:
             raise UsageError(f"{network.name}: {err}") from err
         need = check_memory_fit(plan, board)
@@ -317,8 +327,11 @@ def build(model: str | Path | None = None, board_name: str = "icebreaker", out_d
             else:
                 tries = "; ".join(f"seed {t['seed']}: {t['result']}" for t in pnr_seeds)
                 raise BuildError(
-                    f"place & route failed ({tries}); the design is too crowded to route: use fewer lanes "
-                    f"(--lanes, now {','.join(str(l.lanes) for l in plan.layers)}) or other seeds (--seed)")
+                    f"place & route failed ({tries}); the design is too crowded to route: "
+                    + (f"use fewer stream bits a clock (--sc-bits-per-cycle, now {plan.bits_per_cycle})"
+                       if plan.arith == "sc" else
+                       f"use fewer lanes (--lanes, now {','.join(str(l.lanes) for l in plan.layers)})")
+                    + " or other seeds (--seed)")
         except toolchain.ToolchainError as err:
             lcs = _placed_lcs(out / "pnr.log") or cells.get("SB_LUT4", 0)
             rows = [("LC", lcs, board.budget.lcs), ("EBR", need["ebr"], board.budget.ebr),
@@ -361,6 +374,24 @@ def build(model: str | Path | None = None, board_name: str = "icebreaker", out_d
     return BuildResult(out, report, out / f"{TOP}.bin", stage.times)
 
 
+def _plan(board: Any, qnet: Any, lanes: Any, arith: str, sc_length: int, sc_bits_per_cycle: int,
+          sc_seed: int) -> Any:
+    """The board's Q8.8 engine plan, or the SC engine's (``hw.cores.sc_plan``)."""
+    if arith == "q8.8":
+        return board.plan(qnet, lanes)
+    if arith != "sc":
+        raise UsageError(f"--arith is q8.8 or sc, got {arith!r}")
+    from hw.cores.sc_plan import plan_sc
+
+    if lanes:
+        raise UsageError("--lanes is for the Q8.8 engine; the SC engine takes --sc-bits-per-cycle")
+    if board.budget.spram < 2:
+        raise UsageError(f"the SC engine keeps its synapse tables in SPRAM; the {board.title} has none "
+                         "(use an UP5K board: icebreaker, upduino_v3)")
+    return plan_sc(qnet, length=sc_length, bits_per_cycle=sc_bits_per_cycle, base_seed=sc_seed,
+                   spram_blocks=board.budget.spram)
+
+
 def _weight_precision(network: Any, weight_bits: Any) -> tuple[Any, dict[str, Any]]:
     """``network`` at the asked precision and how it was chosen (see :func:`build`)."""
     from sim.verify import apply_weight_bits, choose_weight_bits
@@ -381,9 +412,9 @@ def _weight_precision(network: Any, weight_bits: Any) -> tuple[Any, dict[str, An
 
 def _precision_report(plan: Any, qnet: Any, precision: dict[str, Any]) -> dict[str, Any]:
     """``report.json`` ``weight_precision``: per layer bits, shift and bank packing; the choice."""
-    layers = [{"layer": q.name, "bits": q.weight_bits, "shift": q.weight_shift, "pack": lp.pack,
-               "field_shift": lp.shift, "bias_words": lp.bias_words,
-               "clipped": q.saturation.get("weight", 0)}
+    layers = [{"layer": q.name, "bits": q.weight_bits, "shift": q.weight_shift,
+               "pack": getattr(lp, "pack", 1), "field_shift": getattr(lp, "shift", 0),
+               "bias_words": getattr(lp, "bias_words", 0), "clipped": q.saturation.get("weight", 0)}
               for q, lp in zip(qnet.layers, plan.layers)]
     return {**precision, "layers": layers}
 
@@ -449,7 +480,13 @@ def _activity_cycles(plan: Any, qnet: Any, network: Any, samples: Any) -> dict[s
             samples, source = rng.uniform(0, 1, (ACTIVITY_SAMPLES, network.n_input)), "uniform random inputs"
     else:
         source = "given samples"
-    g = run_golden(qnet, samples, record=True, progress=False)
+    if getattr(plan, "arith", "q8.8") == "sc":   # the SC engine's own spikes (bit-exact model)
+        from sim.sc.fixed import run_sc_fixed
+
+        g = run_sc_fixed(qnet, samples, length=plan.length, base_seed=plan.base_seed, record=True,
+                         progress=False)
+    else:
+        g = run_golden(qnet, samples, record=True, progress=False)
     cyc = plan.activity_cycles(g.layer_spikes, Q8_8.quantize(prepare_input(network, samples)))
     saturated = None
     if g.current_saturations is not None and g.current_values is not None:
@@ -492,6 +529,8 @@ def _report(out: Path, plan: Any, board: Any, top: Any, network: Any, qnet: Any,
     report = {
         "network": network.name, "board": board.name, "device": board.nextpnr_device.lstrip("-"),
         "encoding": network.encoding,
+        "arith": getattr(plan, "arith", "q8.8"),
+        "sc": plan.describe() if getattr(plan, "arith", "q8.8") == "sc" else None,
         "encoder": None if plan.encoder is None else plan.encoder.describe(),   # on chip (hw.encoding)
         "layers": plan.memory_table(),
         "resources": {"lc": lcs, "ebr": used("ICESTORM_RAM"), "spram": used("ICESTORM_SPRAM"),
@@ -528,6 +567,10 @@ def _report(out: Path, plan: Any, board: Any, top: Any, network: Any, qnet: Any,
 def _print_report(report: dict[str, Any]) -> None:
     r = report["resources"]
     print(f"{report['network']} on {report['board']} ({report['device']}):")
+    if report.get("sc"):
+        sc = report["sc"]
+        print(f"  SC arithmetic: {sc['length']}-bit {sc['sng']} streams ({sc['mode']}), "
+              f"{sc['bits_per_cycle']} bits a clock, {sc['synapses']} synapses in {2 * sc['spram_pairs']} SPRAM")
     if report.get("encoder"):
         print("  input encoded on chip: " + ", ".join(f"{k} {v}" for k, v in report["encoder"].items()))
     for key in ("lc", "ebr", "spram", "dsp"):
@@ -599,6 +642,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weight-bits", help="weight precision: 16, 8 or 4 for every layer, one per layer "
                         "(e.g. 8,4,8), or auto (the narrowest within 0.5 points of float on the digits test "
                         "set); default: the artifact's")
+    parser.add_argument("--arith", choices=("q8.8", "sc"), default="q8.8",
+                        help="dot-product arithmetic: q8.8 (fixed-point engine, default) or sc (stochastic "
+                             "computing: Sobol streams, AND, popcount; UP5K boards)")
+    parser.add_argument("--sc-length", type=int, default=2048,
+                        help="with --arith sc: stream bits per current and step (a multiple of 8; default 2048)")
+    parser.add_argument("--sc-bits-per-cycle", type=int, default=64,
+                        help="with --arith sc: stream bits computed per clock, 8 to 128 (default 64)")
+    parser.add_argument("--sc-seed", type=int, default=0, help="with --arith sc: generator seed (default 0)")
     parser.add_argument("--clock-mhz", type=float, help="core clock (default: the board's)")
     parser.add_argument("--baud", type=int, help="UART baud rate (default: the board's, e.g. 3000000 "
                         "on the iCEBreaker)")
@@ -628,7 +679,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"{name} must be > 0, got {value:g}")
         result = build(args.model, board.name, args.out, lanes=lanes, clock_mhz=args.clock_mhz,
                        baud=args.baud, seed=args.seed, quiet=args.quiet,
-                       allow_timing_fail=args.allow_timing_fail, weight_bits=weight_bits)
+                       allow_timing_fail=args.allow_timing_fail, weight_bits=weight_bits, arith=args.arith,
+                       sc_length=args.sc_length, sc_bits_per_cycle=args.sc_bits_per_cycle,
+                       sc_seed=args.sc_seed)
     except (UnknownBoardError, UsageError) as err:
         return error(str(err), USAGE)
     except (BuildError, ProgramError) as err:

@@ -17,10 +17,13 @@ drop against float).  Saturation is reported: weights/biases clipped by Q8.8
 limits (``sim.golden``), per layer.
 
     python -m sim.verify [--model ARTIFACT] [--weight-bits 16|8|4|8,4,8|auto] [--sc-length 2048]
-                         [--sc-sng sobol] [--rtl-samples 20|all] [--samples N] [--json]
+                         [--sc-sng sobol] [--rtl-samples 20|all] [--sc-rtl-samples 0|N|all]
+                         [--samples N] [--json]
 
 ``--weight-bits`` sets the weight precision of the golden model and the RTL (one value or
 one per layer, ``hw.quantize``; default: the artifact's own, 16 unless it says otherwise);
+``--sc-rtl-samples N`` also runs the SC engine (``python -m hw.build --arith sc``) on the RTL
+and checks it bit for bit against its model (the ``SC engine model`` row, ``sim.sc.fixed``).
 ``auto`` takes the narrowest one whose golden accuracy stays within 0.5 points of float
 (:func:`choose_weight_bits`, the same choice as ``python -m hw.build --weight-bits auto``).
 The report always lists the golden accuracy of every uniform precision (16, 8, 4).
@@ -192,7 +195,8 @@ def _run_rtl(network: Any, x: np.ndarray, progress: bool) -> tuple[Any, str | No
 def verify(model: str | Path | None = None, *, sc_length: int = 2048, sc_sng: str = "sobol",
            sc_mode: str = "unipolar", rtl_samples: int | str = 20, samples: int | None = None,
            base_seed: int = 0, progress: bool = True,
-           weight_bits: int | list[int] | str | None = None) -> dict[str, Any]:
+           weight_bits: int | list[int] | str | None = None, sc_rtl_samples: int | str = 0,
+           sc_bits_per_cycle: int = 64) -> dict[str, Any]:
     """Measure float / Q8.8 golden / SC / RTL on the digits test set; returns the report dict.
 
     Parameters:
@@ -202,6 +206,10 @@ def verify(model: str | Path | None = None, *, sc_length: int = 2048, sc_sng: st
         samples: use only the first N test samples (default: all 360).
         weight_bits: weight precision of golden and RTL (one value, one per layer, ``"auto"``
             for :func:`choose_weight_bits`, ``None``: the artifact's own).
+        sc_rtl_samples: first N test samples run on the SC engine's RTL (``python -m hw.build
+            --arith sc``; 0 skips it, ``"all"``: every sample), compared bit for bit with its
+            model ``sim.sc.fixed.run_sc_fixed`` (the ``sc_q88`` row: SC currents, Q8.8 neurons).
+        sc_bits_per_cycle: the SC engine's stream bits a clock (as ``--sc-bits-per-cycle``).
     """
     from hw.encoding import encoder_for
     from hw.fixed import Q8_8
@@ -211,8 +219,9 @@ def verify(model: str | Path | None = None, *, sc_length: int = 2048, sc_sng: st
 
     if not (isinstance(sc_length, int) and sc_length >= 1):
         raise ValueError(f"--sc-length must be an int >= 1, got {sc_length!r}")
-    if not (rtl_samples == "all" or (isinstance(rtl_samples, int) and rtl_samples >= 0)):
-        raise ValueError(f"--rtl-samples must be an int >= 0 or 'all', got {rtl_samples!r}")
+    for flag, value in (("--rtl-samples", rtl_samples), ("--sc-rtl-samples", sc_rtl_samples)):
+        if not (value == "all" or (isinstance(value, int) and value >= 0)):
+            raise ValueError(f"{flag} must be an int >= 0 or 'all', got {value!r}")
     network = _load_network(model)
     _check_digits(network)
     chosen = None
@@ -234,8 +243,18 @@ def verify(model: str | Path | None = None, *, sc_length: int = 2048, sc_sng: st
     preds["golden"] = golden.predictions
     preds["sc"] = run_sc(network, x, length=sc_length, sng=sc_sng, mode=sc_mode, base_seed=base_seed,
                          progress=progress).predictions
+    sc_fixed, sc_status = _run_sc_fixed(qnet, x, sc_length, base_seed, progress)
+    if sc_fixed is not None:
+        preds["sc_q88"] = sc_fixed.predictions
     n_rtl = len(x) if rtl_samples == "all" else min(rtl_samples, len(x))
     rtl, rtl_status = (None, "skipped (--rtl-samples 0)") if n_rtl == 0 else _run_rtl(network, x[:n_rtl], progress)
+    n_sc_rtl = len(x) if sc_rtl_samples == "all" else min(sc_rtl_samples, len(x))
+    if sc_fixed is None:
+        sc_rtl, sc_rtl_status = None, sc_status
+    elif n_sc_rtl == 0:
+        sc_rtl, sc_rtl_status = None, "skipped (--sc-rtl-samples 0)"
+    else:
+        sc_rtl, sc_rtl_status = _run_sc_rtl(qnet, x[:n_sc_rtl], sc_length, sc_bits_per_cycle, base_seed)
 
     def acc(p: np.ndarray, n: int | None = None) -> float:
         return float(np.mean(p[:n] == y[:n])) if len(p) else float("nan")
@@ -244,7 +263,11 @@ def verify(model: str | Path | None = None, *, sc_length: int = 2048, sc_sng: st
         "float": {"accuracy": acc(preds["float"]), "samples": len(x)},
         "golden": {"accuracy": acc(preds["golden"]), "samples": len(x)},
         "sc": {"accuracy": acc(preds["sc"]), "samples": len(x)},
+        "sc_q88": {"accuracy": None if sc_fixed is None else acc(preds["sc_q88"]),
+                   "samples": 0 if sc_fixed is None else len(x), "status": sc_status or "ok"},
         "rtl": {"accuracy": None, "samples": 0, "status": rtl_status or "ok", "simulator": _simulator_name()},
+        "sc_rtl": {"accuracy": None, "samples": 0, "status": sc_rtl_status or "ok",
+                   "simulator": _simulator_name()},
     }
     agreement = {f"{a}-{b}": float(np.mean(preds[a] == preds[b])) for a, b in combinations(preds, 2)}
     if rtl is not None:
@@ -255,6 +278,15 @@ def verify(model: str | Path | None = None, *, sc_length: int = 2048, sc_sng: st
                              golden_accuracy_on_subset=acc(preds["golden"], n_rtl))
         for other in ("float", "golden", "sc"):
             agreement[f"{other}-rtl"] = float(np.mean(preds[other][:n_rtl] == preds_rtl))
+    if sc_rtl is not None:
+        preds_sc = np.asarray(sc_rtl.predictions)
+        exact = np.all(np.asarray(sc_rtl.spike_counts) == sc_fixed.spike_counts[:n_sc_rtl], axis=1)
+        models["sc_rtl"].update(accuracy=acc(preds_sc, n_sc_rtl), samples=n_sc_rtl,
+                                bit_exact_pct=100.0 * float(np.mean(exact)),
+                                model_accuracy_on_subset=acc(preds["sc_q88"], n_sc_rtl),
+                                cycles_mean=float(np.mean(sc_rtl.cycles)))
+        for other in ("float", "golden", "sc_q88"):
+            agreement[f"{other}-sc_rtl"] = float(np.mean(preds[other][:n_sc_rtl] == preds_sc))
     drop = lambda m: 100.0 * (models["float"]["accuracy"] - models[m]["accuracy"])  # noqa: E731
     goals = {
         "golden_vs_float": {"points": drop("golden"), "limit": GOALS["golden_vs_float_points"]},
@@ -262,16 +294,25 @@ def verify(model: str | Path | None = None, *, sc_length: int = 2048, sc_sng: st
     }
     for g in goals.values():
         g["met"] = g["points"] <= g["limit"]
-    chance = {k: chance_check(preds[k], y, network.n_output) for k in ("float", "golden", "sc")}
+    if sc_fixed is not None:
+        goals["sc_q88_vs_float"] = {"points": drop("sc_q88"), "limit": GOALS["sc_vs_float_points"]}
+        goals["sc_q88_vs_float"]["met"] = goals["sc_q88_vs_float"]["points"] <= GOALS["sc_vs_float_points"]
+    chance = {k: chance_check(preds[k], y, network.n_output) for k in ("float", "golden", "sc", "sc_q88")
+              if k in preds}
     goals["better_than_chance"] = {"models": chance, "met": all(c["met"] for c in chance.values())}
     if rtl is not None:
         goals["rtl_equals_golden"] = {"bit_exact_pct": models["rtl"]["bit_exact_pct"],
                                       "limit": GOALS["rtl_bit_exact_pct"],
                                       "met": models["rtl"]["bit_exact_pct"] >= GOALS["rtl_bit_exact_pct"]}
+    if sc_rtl is not None:
+        goals["sc_rtl_equals_sc_model"] = {"bit_exact_pct": models["sc_rtl"]["bit_exact_pct"],
+                                           "limit": GOALS["rtl_bit_exact_pct"],
+                                           "met": models["sc_rtl"]["bit_exact_pct"] >= GOALS["rtl_bit_exact_pct"]}
     return {
         "model": network.name, "samples": len(x), "dataset": "sklearn digits test split (20 %, seed 42)",
         "encoding": network.encoding, "encoder": None if encoder is None else encoder.describe(),
-        "sc": {"length": sc_length, "sng": sc_sng, "mode": sc_mode, "base_seed": base_seed},
+        "sc": {"length": sc_length, "sng": sc_sng, "mode": sc_mode, "base_seed": base_seed,
+               "engine_bits_per_cycle": sc_bits_per_cycle},
         "models": models, "agreement": agreement, "goals": goals,
         "quantisation": qnet.saturation_summary(), "saturation": saturation_report(qnet, golden),
         "weight_bits": [q.weight_bits for q in qnet.layers],
@@ -299,8 +340,12 @@ def format_table(report: dict[str, Any]) -> str:
     prec = "" if all(b == 16 for b in bits) else (
         f" ({bits[0]}-bit w)" if len(set(bits)) == 1 else f" ({','.join(map(str, bits))}-bit w)")
     names = {"float": "float64", "golden": f"Q8.8 golden{prec}",
-             "sc": f"SC ({sc['sng']}, {sc['mode']}, L={sc['length']})", "rtl": f"RTL ({_simulator_name()})"}
-    for key in ("float", "golden", "sc", "rtl"):
+             "sc": f"SC ({sc['sng']}, {sc['mode']}, L={sc['length']})",
+             "sc_q88": f"SC engine model (L={sc['length']})",
+             "rtl": f"RTL ({_simulator_name()})", "sc_rtl": f"SC engine RTL ({_simulator_name()})"}
+    for key in ("float", "golden", "sc", "sc_q88", "rtl", "sc_rtl"):
+        if key not in m:
+            continue
         row = m[key]
         if row["accuracy"] is None:
             lines.append(f"{names[key]:<28}{'-':>8}{'-':>10}   {row.get('status', '')}")
@@ -309,6 +354,12 @@ def format_table(report: dict[str, Any]) -> str:
         if key == "rtl":
             note = (f"bit-exact with golden on {row['bit_exact_pct']:.1f} % of samples "
                     f"(golden on this subset: {100 * row['golden_accuracy_on_subset']:.2f} %)")
+        elif key == "sc_rtl":
+            note = (f"bit-exact with the SC engine model on {row['bit_exact_pct']:.1f} % of samples "
+                    f"(model on this subset: {100 * row['model_accuracy_on_subset']:.2f} %; "
+                    f"{row['cycles_mean']:.0f} cycles/inference)")
+        elif key == "sc_q88":
+            note = "Sobol AND popcount currents, Q8.8 neurons: what the SC engine computes"
         lines.append(f"{names[key]:<28}{row['samples']:>8}{100 * row['accuracy']:>9.2f}%   {note}")
     if report.get("weight_precisions"):
         lines += ["", "golden accuracy per weight precision (every layer):"]
@@ -319,7 +370,8 @@ def format_table(report: dict[str, Any]) -> str:
             lines.append(f"  auto: {report['weight_bits_auto']['why']}")
     lines += ["", "agreement (same predicted class):"]
     for pair, value in report["agreement"].items():
-        n = m["rtl"]["samples"] if pair.endswith("-rtl") else report["samples"]
+        n = (m["rtl"]["samples"] if pair.endswith("-rtl") else
+             m["sc_rtl"]["samples"] if pair.endswith("-sc_rtl") else report["samples"])
         lines.append(f"  {pair:<16}{100 * value:>7.2f} %   ({n} samples)")
     lines += ["", report["quantisation"], "Q8.8 golden run, values at the format's limits "
               "(-128 / 127.996: saturated) per layer:"]
@@ -332,18 +384,47 @@ def format_table(report: dict[str, Any]) -> str:
         status = "met" if g["met"] else "NOT MET"
         if name == "better_than_chance":
             bad = {k: c for k, c in g["models"].items() if not c["met"]}
-            lines.append(f"  {name:<20} {status}" + ("" if not bad else ": " + "; ".join(
+            lines.append(f"  {name:<23} {status}" + ("" if not bad else ": " + "; ".join(
                 f"{names[k]} {c['why']}" for k, c in bad.items())))
         elif "points" in g:
-            lines.append(f"  {name:<20} {g['points']:+.2f} points (limit {g['limit']}) {status}")
+            lines.append(f"  {name:<23} {g['points']:+.2f} points (limit {g['limit']}) {status}")
         else:
-            lines.append(f"  {name:<20} {g['bit_exact_pct']:.1f} % bit-exact (need {g['limit']:.0f} %) {status}")
+            lines.append(f"  {name:<23} {g['bit_exact_pct']:.1f} % bit-exact (need {g['limit']:.0f} %) {status}")
+    if "sc_rtl" in m and "sc_rtl_equals_sc_model" not in report["goals"]:
+        lines.append(f"  {'sc_rtl_equals_sc_model':<23} not measured: {m['sc_rtl'].get('status')}")
     if "rtl_equals_golden" not in report["goals"]:
-        lines.append(f"  rtl_equals_golden    not measured: {m['rtl'].get('status')}")
+        lines.append(f"  {'rtl_equals_golden':<23} not measured: {m['rtl'].get('status')}")
     failed = [name for name, g in report["goals"].items() if not g["met"]]
     lines.append("result: every measured goal met" if not failed
                  else "result: goals NOT met: " + ", ".join(failed))
     return "\n".join(lines)
+
+
+def _run_sc_fixed(qnet: Any, x: np.ndarray, length: int, base_seed: int, progress: bool
+                  ) -> tuple[Any, str | None]:
+    """The SC engine's model on ``x``, or ``(None, why)`` when the SC layers cannot take the network."""
+    from hw.sc_map import SCMapError
+    from sim.sc.fixed import run_sc_fixed
+
+    try:
+        return run_sc_fixed(qnet, x, length=length, base_seed=base_seed, progress=progress), None
+    except SCMapError as err:
+        return None, f"not run: {err}"
+
+
+def _run_sc_rtl(qnet: Any, x: np.ndarray, length: int, bits_per_cycle: int, base_seed: int
+                ) -> tuple[Any, str | None]:
+    """The SC engine's RTL (``hw.cores.sc_network``) on ``x``, or ``(None, why)``."""
+    from hw.cores.plan import PlanError
+    from hw.cores.sc_plan import plan_sc
+    from hw.fixed import Q8_8
+    from sim.tb.network import run_plan_rtl
+
+    try:
+        plan = plan_sc(qnet, length=length, bits_per_cycle=bits_per_cycle, base_seed=base_seed)
+    except PlanError as err:
+        return None, f"not run: {err}"
+    return run_plan_rtl(plan, Q8_8.quantize(x)), None
 
 
 def _rtl_count(text: str) -> int | str:
@@ -368,6 +449,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sc-mode", choices=("unipolar", "bipolar"), default="unipolar", help="SC encoding")
     parser.add_argument("--rtl-samples", type=_rtl_count, default=20,
                         help="test samples run on the RTL (0: skip; 'all': every sample)")
+    parser.add_argument("--sc-rtl-samples", type=_rtl_count, default=0,
+                        help="test samples run on the SC engine's RTL (python -m hw.build --arith sc), "
+                             "checked bit for bit against its model (default 0: skip; 'all': every sample)")
+    parser.add_argument("--sc-bits-per-cycle", type=int, default=64,
+                        help="the SC engine's stream bits a clock (as hw.build --sc-bits-per-cycle)")
     parser.add_argument("--samples", type=int, default=None, help="use only the first N test samples")
     parser.add_argument("--weight-bits", default=None,
                         help="weight precision: 16, 8 or 4 for every layer, one per layer (8,4,8), or auto "
@@ -378,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = verify(args.model, sc_length=args.sc_length, sc_sng=args.sc_sng, sc_mode=args.sc_mode,
                         rtl_samples=args.rtl_samples, samples=args.samples, base_seed=args.seed,
-                        progress=not args.json, weight_bits=parse_weight_bits(args.weight_bits))
+                        progress=not args.json, weight_bits=parse_weight_bits(args.weight_bits),
+                        sc_rtl_samples=args.sc_rtl_samples, sc_bits_per_cycle=args.sc_bits_per_cycle)
     except ValueError as err:
         return error(str(err), USAGE)
     except KeyboardInterrupt:

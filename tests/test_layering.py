@@ -22,6 +22,7 @@ FORBIDDEN = ("sim", "sw")
 
 BUILD_ALLOWED: frozenset[str] = frozenset({
     "sim.golden",        # run_golden, prepare_input: golden accuracy of the built artifact
+    "sim.sc.fixed",      # run_sc_fixed: the SC engine's spikes, for its cycle figures
     "sim.verify",        # apply_weight_bits, choose_weight_bits, parse_weight_bits
     "sw.export.nir",     # from_nir: NIR graphs as build input
     "sw.training.data",  # load_digits_data: the samples the golden accuracy is measured on

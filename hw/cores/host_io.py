@@ -54,7 +54,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.cores.link import SAMPLE_COMMANDS, WINDOW, class_bytes, count_bytes
-from hw.cores.network import NetworkCore
+from hw.cores.engine import core_for
 from hw.cores.plan import NetworkPlan
 from hw.cores.uart import UARTRx, UARTTx
 from hw.pixels import hdl_code_to_raw, supports
@@ -91,7 +91,7 @@ class HostInterface(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         plan = self.plan
-        m.submodules.core = core = NetworkCore(plan, banks=self.banks)
+        m.submodules.core = core = core_for(plan, banks=self.banks)
         m.submodules.uart_rx = rx = UARTRx(self.divisor)
         m.submodules.uart_tx = tx = UARTTx(self.divisor)
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx), self.busy.eq(core.busy)]

@@ -38,7 +38,7 @@ import numpy as np
 
 __all__ = [
     "LFSR_TAPS", "SOBOL_DIMS", "LFSR", "Sobol", "SNG", "make_sng",
-    "derive_seeds", "thresholds", "sobol_direction_numbers", "MODES",
+    "derive_seeds", "thresholds", "sobol_direction_numbers", "MODES", "sobol_block", "sobol_block_values",
 ]
 
 MODES = ("unipolar", "bipolar")
@@ -295,3 +295,37 @@ def make_sng(kind: str, width: int, count: int, base_seed: int | None,
     if kind == "sobol":
         return Sobol(width, dim, derive_seeds(base_seed, key, count, width) - 1)
     raise ValueError(f"unknown SNG kind {kind!r}; known: 'lfsr', 'sobol'")
+
+
+def sobol_block(dim: int, width: int, p: int) -> tuple[tuple[int, ...], tuple[int, ...], int]:
+    """The Sobol sequence of ``dim`` cut into aligned blocks of ``2**p`` points, ``1 <= p < width``.
+
+    For ``n = m * 2**p + k`` (``0 <= k < 2**p``) the Gray code splits as
+    ``g(n) = (g(m) << p) ^ ((m & 1) << (p - 1)) ^ g(k)``, so::
+
+        sequence[n] = low[k] ^ XOR_j (bit j of m ^ (m >> 1)) * high[j] ^ (m & 1) * carry
+
+    Returns ``(low, high, carry)``: ``low[k]`` (``2**p`` values) is the sequence's first block,
+    ``high[j] = V[j + p]`` and ``carry = V[p - 1]``.  Gateware that emits ``2**p`` stream bits
+    a clock (``hw.cores.sc_stream``) computes the block term from the block index ``m`` and
+    XORs the constants ``low[k]`` into each bit's comparator; :func:`sobol_block_values`
+    is its numpy twin.
+    """
+    _check_width(width)
+    if not (isinstance(p, (int, np.integer)) and 1 <= p < width):
+        raise ValueError(f"block bits p must be an int in [1, {width - 1}], got {p!r}")
+    v = sobol_direction_numbers(dim, width)
+    low = tuple(int(s) for s in Sobol(width, dim).sequence(1 << p))
+    return low, tuple(v[p:]), int(v[p - 1])
+
+
+def sobol_block_values(dim: int, width: int, p: int, m: np.ndarray | int) -> np.ndarray:
+    """``sequence[m * 2**p + k]`` for every block index ``m`` and ``k``, ``(len(m), 2**p)`` uint32,
+    computed the way the gateware does (:func:`sobol_block`); equal to :meth:`Sobol.sequence`."""
+    low, high, carry = sobol_block(dim, width, p)
+    m = np.atleast_1d(np.asarray(m, dtype=np.int64)) % (1 << (width - p))
+    gray = m ^ (m >> 1)
+    block = np.where(m & 1, carry, 0).astype(np.int64)
+    for j, h in enumerate(high):
+        block ^= ((gray >> j) & 1) * h
+    return (block[:, None] ^ np.asarray(low, dtype=np.int64)[None, :]).astype(np.uint32)

@@ -87,13 +87,14 @@ def spram_model(dest: Path) -> Path:
 
 
 def write_core_verilog(plan: Any, path: Path) -> list[Path]:
-    """Write the ``NetworkCore`` Verilog (top ``snn_core``); returns the sources Icarus needs."""
-    from hw.cores.network import NetworkCore
+    """Write the plan's core Verilog (``NetworkCore`` or, for an SC plan, ``SCNetworkCore``;
+    top ``snn_core``); returns the sources the simulator needs."""
+    from hw.cores.engine import core_for
     from hw.toolchain import to_verilog
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(to_verilog(NetworkCore(plan), TOPLEVEL))
+    path.write_text(to_verilog(core_for(plan), TOPLEVEL))
     return [path, spram_model(path.with_name("sb_spram256ka.v"))] if plan.uses_spram else [path]
 
 

@@ -29,7 +29,8 @@ def test_report_matches_independent_runs():
     assert m["float"]["accuracy"] == pytest.approx(f.accuracy(y))
     assert m["golden"]["accuracy"] == pytest.approx(g.accuracy(y))
     assert report["agreement"]["float-golden"] == pytest.approx(np.mean(f.predictions == g.predictions))
-    assert set(report["agreement"]) == {"float-golden", "float-sc", "golden-sc"}
+    assert set(report["agreement"]) == {"float-golden", "float-sc", "golden-sc", "float-sc_q88",
+                                        "golden-sc_q88", "sc-sc_q88"}
     assert 0.8 <= m["sc"]["accuracy"] <= 1.0
     assert m["rtl"]["accuracy"] is None and "skipped" in m["rtl"]["status"]
     table = format_table(report)
@@ -59,7 +60,7 @@ def test_saturating_artifact_is_reported_and_fails(tmp_path, capsys):
     assert [r["clipped"] for r in sat] == [64 * 128, 128 * 128, 128 * 10]
     assert all(r["currents_at_limit"] == r["currents"] > 0 for r in sat)
     table = format_table(report)
-    assert "better_than_chance   NOT MET: float64 predicts class" in table
+    assert "better_than_chance      NOT MET: float64 predicts class" in table
     assert "fcs.0 8192 of 8320 (8192 weight)" in table
     assert table.splitlines()[-1] == "result: goals NOT met: better_than_chance"
     assert main(["--model", str(path), "--samples", "30", "--sc-length", "32", "--rtl-samples", "0"]) == 1
