@@ -20,7 +20,7 @@ One stream unit serves every layer; layers and neurons run one after another.
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -28,6 +28,7 @@ from amaranth.lib.wiring import In, Out
 from hw.cores.layer import _bits
 from hw.cores.pipeline import PipelinedDatapath
 from hw.cores.plan import SPRAM_DEPTH
+from hw.cores.rom import Rom
 from hw.cores.sc_plan import DRAIN, SCLayerPlan, SCPlan
 from hw.cores.sc_stream import SCStream
 from hw.cores.weight_bank import WeightBank
@@ -102,9 +103,8 @@ class SCLayerState(wiring.Component):
         with m.Elif(self.spike_valid):
             m.d.sync += self.n_spikes.eq(self.n_spikes + 1)
         bias = [int(b) for b in layer.table.bias] + [0] * (max(2, n) - n)
-        m.submodules.bias = rom = Memory(shape=signed(self.fmt.width), depth=max(2, n), init=bias)
-        brd = rom.read_port()
-        m.d.comb += [brd.addr.eq(self.b_raddr), self.b_rdata.eq(brd.data)]
+        m.submodules.bias = rom = Rom(bias)
+        m.d.comb += [rom.addr.eq(self.b_raddr), self.b_rdata.eq(rom.data)]
         return m
 
 
@@ -156,10 +156,13 @@ class SCNetworkCore(wiring.Component):
             m.d.comb += [x_wr.addr.eq(Cat(self.x_waddr, self.x_wbank)), x_rd.addr.eq(Cat(x_raddr, rbank)),
                          x_wr.en.eq(self.x_we & (~self.busy | (self.x_wbank != rbank)))]
         m.d.comb += x_wr.data.eq(self.x_wdata)
-        m.submodules.x_shift = xs_rom = Memory(shape=SC_WIDTH, depth=max(2, n_in0),
-                                               init=[int(s) for s in layers[0].table.x_shift])
-        xs_rd = xs_rom.read_port()
-        m.d.comb += xs_rd.addr.eq(x_raddr)
+        # the input shifts, stored as signed 16-bit words (hw.cores.rom.Rom), read back unsigned
+        shifts = [int(v) - (1 << SC_WIDTH) if v >= 1 << (SC_WIDTH - 1) else int(v)
+                  for v in layers[0].table.x_shift] + [0] * (max(2, n_in0) - n_in0)
+        m.submodules.x_shift = xs_rom = Rom(shifts)
+        m.d.comb += xs_rom.addr.eq(x_raddr)
+        xs_word, xs_data = Signal(signed(SC_WIDTH)), Signal(SC_WIDTH)
+        m.d.comb += [xs_word.eq(xs_rom.data), xs_data.eq(xs_word.as_unsigned())]   # sign-extend, reread
 
         # -- synapse SPRAM: shift block 2p, threshold block 2p + 1 ------------
         syn_addr = Signal(range(max(2, plan.n_synapses)))
@@ -295,7 +298,7 @@ class SCNetworkCore(wiring.Component):
                 m.d.comb += x_raddr.eq(e)
                 with m.If(li == 0):
                     m.d.comb += syn_addr.eq(row + e)
-                    m.d.sync += [stream.x_shift.eq(xs_rd.data),
+                    m.d.sync += [stream.x_shift.eq(xs_data),
                                  stream.x_thr.eq(Mux(x_rd.data >= one, one, x_rd.data) << (SC_WIDTH - fmt.frac_bits))]
                     with m.If(x_rd.data <= 0):       # a zero pixel's stream is all 0: skip it
                         m.d.sync += e.eq(e + 1)

@@ -158,6 +158,11 @@ class SCPlan:
         thr = np.concatenate([layer.table.thr.reshape(-1) for layer in self.layers])
         return shifts, thr
 
+    @property
+    def spram_blocks(self) -> dict[int, list[int]]:
+        """SPRAM block (physical index, ``spram<i>`` in the netlist) -> the blocks it holds (itself)."""
+        return {b: [b] for b in range(2 * self.pairs)}
+
     def load_address(self, block: int, offset: int = 0) -> int:
         return (block << self.offset_bits) | offset
 

@@ -363,7 +363,14 @@ def rebuild_plan(network: Any, build_dir: str | Path, lanes: Sequence[int] | Non
 
     report = json.loads((Path(build_dir) / "report.json").read_text())
     qnet = quantize_network(network, Q8_8)
-    plan = get_board(report["board"]).plan(qnet, None if lanes is None else list(lanes))
+    if report.get("arith") == "sc":      # the SC engine, with the build's stream settings
+        from hw.cores.sc_plan import plan_sc
+
+        sc = report["sc"]
+        plan = plan_sc(qnet, length=sc["length"], bits_per_cycle=sc["bits_per_cycle"], base_seed=sc["base_seed"],
+                       spram_blocks=get_board(report["board"]).budget.spram)
+    else:
+        plan = get_board(report["board"]).plan(qnet, None if lanes is None else list(lanes))
     def layout(rows: list[dict]) -> list[tuple]:
         return [tuple(r.get(k) for k in _LAYOUT_KEYS) for r in rows]
 

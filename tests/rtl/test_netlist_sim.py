@@ -155,7 +155,7 @@ def test_small_network_netlist_equals_golden(simulator, tmp_path):
 @pytest.mark.parametrize("kind", ["expif", "adex"])
 def test_exp_kinds_netlist_equals_golden(kind, tmp_path):
     """ExpIF / AdEx: the pipelined exp reads its tables from SB_RAM40_4K ROMs instantiated
-    directly (hw.cores.pipeline._Rom, INIT words laid out by hand), which only the netlist runs."""
+    directly (hw.cores.rom.Rom, INIT words laid out by hand), which only the netlist runs."""
     net = _small_network(kind)
     build_dir = _build(net, tmp_path / "build")
     report = json.loads((build_dir / "report.json").read_text())
@@ -197,3 +197,27 @@ def test_digits_netlist_with_a_wrong_weight_differs(digits_build, digits_images,
     # bit 14 moves neuron 1's bias from 18 to 82 raw, which changes image 0's spike counts
     result = run_netlist(digits_build, net, x, sim_dir=tmp_path / "sim", corrupt=(0, 0x4000))
     assert not np.array_equal(result.spike_counts, golden.spike_counts)
+
+
+@pytest.mark.rtl
+@pytest.mark.slow
+def test_sc_engine_netlist_equals_its_model(digits_images, tmp_path):
+    """``--arith sc``: the SC engine's netlist (SPRAM synapse tables backdoor-loaded, Sobol
+    comparators, shift-add products, pipelined neurons) through its UART equals
+    ``sim.sc.fixed.run_sc_fixed`` (streams of 128 bits, so a sample takes ~0.1 M cycles)."""
+    from hw.build import build
+    from hw.models import default_model_path, load_default_model
+    from sim.sc.fixed import run_sc_fixed
+
+    net = load_default_model("digits-small")
+    out = build(str(default_model_path("digits-small")), "icebreaker", tmp_path / "build", baud=BAUD,
+                quiet=True, arith="sc", sc_length=128)
+    assert out.report["arith"] == "sc" and out.report["timing_met"], out.report["timing"]
+    qnet, plan, _ = rebuild_plan(net, out.out_dir)
+    assert plan.arith == "sc" and plan.length == 128
+    x = digits_images[0][:3]
+    result = run_netlist(out.out_dir, net, x, sim_dir=tmp_path / "sim")
+    model = run_sc_fixed(qnet, x, length=128, record=True, progress=False)
+    np.testing.assert_array_equal(result.spike_counts, model.spike_counts)
+    np.testing.assert_array_equal(result.predictions, model.predictions)
+    np.testing.assert_array_equal(result.cycles, plan.activity_cycles(model.layer_spikes, Q8_8.quantize(x)))
