@@ -25,6 +25,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.cores.encoder import FIRST as ENCODER_FIRST
+from hw.cores.encoder import EncoderUnit
 from hw.cores.layer import _bits
 from hw.cores.pipeline import PipelinedDatapath
 from hw.cores.plan import SPRAM_DEPTH
@@ -156,13 +158,15 @@ class SCNetworkCore(wiring.Component):
             m.d.comb += [x_wr.addr.eq(Cat(self.x_waddr, self.x_wbank)), x_rd.addr.eq(Cat(x_raddr, rbank)),
                          x_wr.en.eq(self.x_we & (~self.busy | (self.x_wbank != rbank)))]
         m.d.comb += x_wr.data.eq(self.x_wdata)
-        # the input shifts, stored as signed 16-bit words (hw.cores.rom.Rom), read back unsigned
-        shifts = [int(v) - (1 << SC_WIDTH) if v >= 1 << (SC_WIDTH - 1) else int(v)
-                  for v in layers[0].table.x_shift] + [0] * (max(2, n_in0) - n_in0)
-        m.submodules.x_shift = xs_rom = Rom(shifts)
-        m.d.comb += xs_rom.addr.eq(x_raddr)
-        xs_word, xs_data = Signal(signed(SC_WIDTH)), Signal(SC_WIDTH)
-        m.d.comb += [xs_word.eq(xs_rom.data), xs_data.eq(xs_word.as_unsigned())]   # sign-extend, reread
+        analog = layers[0].analog           # direct encoding: layer 0 streams the pixels
+        xs_data = Signal(SC_WIDTH)
+        if analog:   # the input shifts, stored as signed 16-bit words (hw.cores.rom.Rom), read back unsigned
+            shifts = [int(v) - (1 << SC_WIDTH) if v >= 1 << (SC_WIDTH - 1) else int(v)
+                      for v in layers[0].table.x_shift] + [0] * (max(2, n_in0) - n_in0)
+            m.submodules.x_shift = xs_rom = Rom(shifts)
+            m.d.comb += xs_rom.addr.eq(x_raddr)
+            xs_word = Signal(signed(SC_WIDTH))
+            m.d.comb += [xs_word.eq(xs_rom.data), xs_data.eq(xs_word.as_unsigned())]   # sign-extend, reread
 
         # -- synapse SPRAM: shift block 2p, threshold block 2p + 1 ------------
         syn_addr = Signal(range(max(2, plan.n_synapses)))
@@ -188,7 +192,7 @@ class SCNetworkCore(wiring.Component):
             unit = SCLayerState(plan, layer)
             m.submodules[f"layer{layer.index}"] = unit
             units.append(unit)
-        m.submodules.stream = stream = SCStream(plan.bits_per_cycle, with_inputs=True)
+        m.submodules.stream = stream = SCStream(plan.bits_per_cycle, with_inputs=analog)
 
         # output spike counts
         m.submodules.counts = cnt_mem = Memory(shape=plan.count_bits, depth=max(2, n_out), init=[])
@@ -228,8 +232,15 @@ class SCNetworkCore(wiring.Component):
                                  cur_a.eq(layer.table.a), cur_k.eq(layer.table.k),
                                  cur_cbits.eq(plan.c_bits(layer)), cur_sbits.eq(plan.s_bits(layer)),
                                  bias.eq(unit.b_rdata)]
-        prev_rdata = Signal(_bits(max(lay.n_out for lay in layers)))
+        prev_rdata = Signal(_bits(max([lay.n_out for lay in layers] + [n_in0])))
         prev_n = Signal.like(e)
+        encoder = None
+        if plan.encoder is not None:   # rate / latency: step t's input spikes, listed before layer 0 runs
+            m.submodules.encoder = encoder = EncoderUnit(plan.encoder, fmt.width)
+            m.d.comb += [encoder.src_data.eq(x_rd.data), encoder.spk_raddr.eq(e), encoder.spk_rbank.eq(t[0]),
+                         encoder.t.eq(t), encoder.mode.eq(Mux(t == 0, ENCODER_FIRST, 0))]
+            with m.If(li == 0):   # list entries are pixel + 1
+                m.d.comb += [prev_rdata.eq(encoder.spk_rdata - 1), prev_n.eq(encoder.n_spikes)]
         for layer, unit in zip(layers, units):
             m.d.comb += [unit.b_raddr.eq(j), unit.t.eq(t), unit.upd_index.eq(j),
                          unit.upd_first.eq(t == 0), unit.upd_current.eq(cur)]
@@ -239,7 +250,7 @@ class SCNetworkCore(wiring.Component):
                     m.d.comb += [prev_rdata.eq(unit.spk_rdata), prev_n.eq(unit.n_spikes)]
 
         # the stream unit: C += its popcounts
-        m.d.comb += [stream.m.eq(m_base + wi), stream.use_x.eq(li == 0)]
+        m.d.comb += [stream.m.eq(m_base + wi), stream.use_x.eq((li == 0) if analog else 0)]
         with m.If(stream.out_valid):
             m.d.sync += count_c.eq(count_c + stream.count)
 
@@ -261,7 +272,15 @@ class SCNetworkCore(wiring.Component):
                 with m.If(self.start):
                     m.d.sync += [self.busy.eq(1), self.cycles.eq(1), t.eq(0), li.eq(0), e.eq(0), sx.eq(0),
                                  m_base.eq(0), am_addr.eq(0), self.pred.eq(0)]
-                    m.next = "SUM"
+                    m.next = "SUM" if analog else "ENC_GO"
+            if encoder is not None:
+                with m.State("ENC_GO"):   # list step t's input spikes
+                    m.d.comb += [encoder.start.eq(1), x_raddr.eq(encoder.src_addr)]
+                    m.next = "ENC_WAIT"
+                with m.State("ENC_WAIT"):
+                    m.d.comb += x_raddr.eq(encoder.src_addr)
+                    with m.If(encoder.done):
+                        m.next = "LSTART"
             with m.State("SUM"):          # sx = sum of the clamped pixels (read one clock later)
                 m.d.comb += x_raddr.eq(e)
                 m.d.sync += [e.eq(e + 1), sum_v.eq(1)]
@@ -272,8 +291,9 @@ class SCNetworkCore(wiring.Component):
             with m.State("LSTART"):       # K_l S_l by shift and add
                 for layer, unit in zip(layers, units):
                     m.d.comb += unit.clear.eq(li == layer.index)
-                m.d.sync += [mul_a.eq(cur_k), mul_b.eq(Mux(li == 0, sx, prev_n)), acc.eq(0),
-                             mul_n.eq(cur_sbits), n_entries.eq(Mux(li == 0, cur_n_in, prev_n)),
+                m.d.sync += [mul_a.eq(cur_k), mul_b.eq(Mux(li == 0, sx, prev_n) if analog else prev_n), acc.eq(0),
+                             mul_n.eq(cur_sbits),
+                             n_entries.eq(Mux(li == 0, cur_n_in, prev_n) if analog else prev_n),
                              j.eq(0), row.eq(cur_base)]
                 m.next = "LMUL"
             with m.State("LMUL"):
@@ -296,7 +316,7 @@ class SCNetworkCore(wiring.Component):
                     m.next = "EWAIT"
             with m.State("EWAIT"):
                 m.d.comb += x_raddr.eq(e)
-                with m.If(li == 0):
+                with m.If((li == 0) if analog else 0):
                     m.d.comb += syn_addr.eq(row + e)
                     m.d.sync += [stream.x_shift.eq(xs_data),
                                  stream.x_thr.eq(Mux(x_rd.data >= one, one, x_rd.data) << (SC_WIDTH - fmt.frac_bits))]
@@ -355,7 +375,7 @@ class SCNetworkCore(wiring.Component):
                         m.d.sync += [am_addr.eq(0), best.eq(0), am_idx.eq(0)]
                         m.next = "ARGMAX0"
                     with m.Else():
-                        m.next = "LSTART"
+                        m.next = "LSTART" if analog else "ENC_GO"
                 with m.Else():
                     m.d.sync += li.eq(li + 1)
                     m.next = "LSTART"

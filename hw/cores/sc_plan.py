@@ -11,7 +11,8 @@ layer) lives in SPRAM pair ``g // 16384`` at offset ``g % 16384``: the shifts in
 ``block << 14 | offset``), so one read gives both.  At most two pairs: 32 768 synapses.
 
 Cycle model (:meth:`SCPlan.cycles`, the FSM of ``hw.cores.sc_network``, measured equal
-by ``tests/rtl/test_sc_network_rtl.py``): per sample ``START + n_input + SUM_TAIL``;
+by ``tests/rtl/test_sc_network_rtl.py``): per sample ``START + n_input + SUM_TAIL`` (with an
+on-chip rate/latency encoder instead ``n_input + ENCODE`` per step, its scan);
 per layer and step ``LAYER`` + ``s_bits`` (the ``K S`` product); per neuron
 ``NEURON + c_bits + neuron_stages - 1`` (the ``A C`` product, the neuron pipeline) plus,
 per input entry, ``ENTRY + W`` when it streams (``W = length / bits_per_cycle`` words) and ``SKIP`` for a zero pixel; the end
@@ -37,6 +38,7 @@ BITS_PER_CYCLE = (8, 16, 32, 64, 128)
 
 # FSM costs in cycles (hw.cores.sc_network): see the module docstring
 START, SUM_TAIL, LAYER, NEURON, ENTRY, SKIP, DRAIN, END = 1, 1, 3, 10, 3, 2, 4, 2
+ENCODE = 5     # a step's encoder command beyond its n_input pixel scan (hw.cores.encoder)
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,8 @@ class SCPlan:
     """A quantised network laid out on the SC engine.
 
     Parameters:
-        qnet: a ``hw.quantize.QuantizedNetwork`` (Dense layers, neurons with the one input I,
-            direct encoding).
+        qnet: a ``hw.quantize.QuantizedNetwork`` (Dense layers, neurons with the one input I;
+            direct encoding streams the pixels, rate/latency encode them on chip).
         length: stream bits per synaptic current and step (``hw.sc_map.check_length``).
         bits_per_cycle: stream bits the engine computes per clock (8 .. 128, dividing ``length``).
         base_seed: seeds the generators (``hw.sc_map.sc_tables``).
@@ -81,7 +83,6 @@ class SCPlan:
     """
 
     arith = "sc"
-    encoder = None
     needs_load = True
     uses_spram = True
 
@@ -92,9 +93,11 @@ class SCPlan:
             tables = sc_tables(qnet, self.length, base_seed)
         except SCMapError as err:
             raise PlanError(str(err)) from err
-        if qnet.encoding != "direct":
-            raise PlanError(f"the SC engine takes direct-encoded networks (pixels as input streams), "
-                            f"got {qnet.encoding!r} encoding")
+        from hw.encoding import encoder_for
+
+        self.encoder = encoder_for(qnet.network, qnet.fmt.frac_bits)   # rate / latency: on chip
+        if qnet.encoding != "direct" and self.encoder is None:
+            raise PlanError(f"encoding {qnet.encoding!r} needs its on-chip encoder (hw.encoding)")
         if bits_per_cycle not in BITS_PER_CYCLE or self.length % bits_per_cycle:
             raise PlanError(f"bits per cycle must be one of {BITS_PER_CYCLE} and divide the stream "
                             f"length {self.length}, got {bits_per_cycle}")
@@ -213,6 +216,12 @@ class SCPlan:
     def resources(self) -> dict[str, int]:
         ebr = sum(r["ebr"] for r in self.memory_table())
         ebr += ebr_blocks(self.fmt.width, self.input_ram_words(self.input_banks()))
+        enc = self.encoder
+        if enc is not None:   # its two spike-list banks (and the latency table), as NetworkPlan's
+            n = enc.n_input
+            ebr += ebr_blocks(max(1, n.bit_length()), 2 << max(1, (n - 1).bit_length()))
+            if enc.kind == "latency":
+                ebr += ebr_blocks(max(1, enc.timesteps.bit_length()), enc.one + 1)
         return {"ebr": ebr, "spram": 2 * self.pairs, "dsp": 0}
 
     def describe(self) -> dict[str, Any]:
@@ -223,25 +232,30 @@ class SCPlan:
 
     # -- cycles ------------------------------------------------------------
     def cycles(self, spikes_per_step: Sequence[np.ndarray] | None = None,
-               nonzero_inputs: int | None = None) -> int:
+               nonzero_inputs: int | None = None, input_spikes: np.ndarray | None = None) -> int:
         """Clock cycles of one inference (start to done) for given activity.
 
         Parameters:
             spikes_per_step: for each layer, an array ``(T,)`` with the number of its
                 neurons that spiked at each step (``None``: worst case, all spike).
             nonzero_inputs: pixels of the sample above 0 (the only ones streamed; ``None``: all).
+            input_spikes: with an on-chip encoder, ``(T,)`` input spikes per step (``None``: all).
         """
         T, W = self.timesteps, self.words
         nz = self.n_input if nonzero_inputs is None else int(nonzero_inputs)
-        total = START + self.n_input + SUM_TAIL + END + self.n_output
+        total = START + END + self.n_output
+        total += self.n_input + SUM_TAIL if self.encoder is None else T * (self.n_input + ENCODE)
         for li, layer in enumerate(self.layers):
             per_neuron = NEURON + self.neuron_stages - 1 + self.c_bits(layer)
-            if li == 0:
+            if layer.analog:
                 entries = nz * (ENTRY + W) + (layer.n_in - nz) * SKIP
                 total += T * (LAYER + self.s_bits(layer) + layer.n_out * (per_neuron + entries))
                 continue
-            prev = (np.full(T, self.layers[li - 1].n_out) if spikes_per_step is None
-                    else np.asarray(spikes_per_step[li - 1]).reshape(T))
+            if li == 0:
+                prev = np.full(T, self.n_input) if input_spikes is None else np.asarray(input_spikes).reshape(T)
+            else:
+                prev = (np.full(T, self.layers[li - 1].n_out) if spikes_per_step is None
+                        else np.asarray(spikes_per_step[li - 1]).reshape(T))
             active = int(prev.sum())
             total += T * (LAYER + self.s_bits(layer) + layer.n_out * per_neuron)
             total += layer.n_out * active * (ENTRY + W)
@@ -251,7 +265,9 @@ class SCPlan:
         """Per sample, :meth:`cycles` for recorded activity (``(T, batch, n_out)`` per layer)."""
         per_step = [np.asarray(ls).sum(axis=2) for ls in layer_spikes]     # (T, batch)
         x_raw = np.asarray(x_raw).reshape(-1, self.n_input)
-        return [self.cycles([p[:, b] for p in per_step], int(np.count_nonzero(x_raw[b] > 0)))
+        inputs = None if self.encoder is None else self.encoder.spikes(x_raw).sum(axis=2)   # (batch, T)
+        return [self.cycles([p[:, b] for p in per_step], int(np.count_nonzero(x_raw[b] > 0)),
+                            None if inputs is None else inputs[b])
                 for b in range(x_raw.shape[0])]
 
 

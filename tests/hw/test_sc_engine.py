@@ -108,7 +108,6 @@ def test_cycle_model_counts_what_streams():
     (lambda: Network([Conv2d("c", np.ones((2, 1, 3, 3)), None, neuron("lif"), (1, 4, 4))], (1, 4, 4),
                      timesteps=2), "Dense only"),
     (lambda: _net([4, 3], kinds=["alpha"]), "one input I"),
-    (lambda: _net([4, 3], encoding="rate"), "direct-encoded"),
     (lambda: _net([200, 100, 10]), "SPRAM blocks"),
 ])
 def test_plan_refuses_what_it_cannot_map(make, why):

@@ -87,3 +87,19 @@ def test_digits_small_on_20_images_at_2048(tmp_path):
     plan = plan_sc(quantize_network(load_default_model("digits-small"), Q8_8), length=2048)
     rtl, model = _equal_model(plan, x, tmp_path, trace=False)
     assert np.mean(rtl.predictions == y) >= 0.9
+
+
+@pytest.mark.parametrize("encoding", ["rate", "latency"])
+def test_encoded_network(tmp_path, encoding):
+    """Rate / latency: the board's encoder (``hw.cores.encoder``) lists each step's input spikes,
+    which layer 0 reads as all-one streams; pixels outside [0, 1] are clipped by the encoder."""
+    rng = np.random.default_rng(11)
+    meta = {"encoder": {"seed": 777}} if encoding == "rate" else {"encoder": {"tau": 2.0}}
+    net = Network([Dense("a", rng.normal(0, 1.5, (7, 10)), rng.normal(0, 0.5, 7), neuron("synaptic")),
+                   Dense("b", rng.normal(0, 2.0, (4, 7)), None, neuron("lif"))], (10,), timesteps=8,
+                  encoding=encoding, metadata=meta)
+    plan = plan_sc(quantize_network(net, Q8_8), length=32, bits_per_cycle=8)
+    assert plan.encoder is not None and plan.encoder.kind == encoding
+    x = rng.uniform(-0.3, 1.3, (3, 10))
+    _, model = _equal_model(plan, x, tmp_path)
+    assert model.layer_spikes[0].sum() > 0

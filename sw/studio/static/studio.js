@@ -11,6 +11,7 @@ const S = {                       // all page state (exposed as window.studio fo
   job: null, status: "idle", es: null, lastId: 0, batchesPerEpoch: 1,
   batchLoss: [], batchAcc: [], epochs: [], params: [], overlay: null,
   charts: {}, shapes: {}, renderPending: false, events: 0,
+  smoothing: 0, logY: false,       // EMA weight 0..0.99 for loss/accuracy curves; log-scale loss axis
 };
 window.studio = S;
 
@@ -43,22 +44,48 @@ function align(seriesPoints) {
   })];
 }
 
+// TensorBoard's smoothing: a debiased exponential moving average over the points that have a value.
+function ema(pts, weight) {
+  if (!weight) return pts;
+  let last = 0, n = 0;
+  return pts.map(([x, y]) => {
+    if (y == null || !Number.isFinite(y)) return [x, y];
+    last = last * weight + (1 - weight) * y;
+    n += 1;
+    return [x, last / (1 - Math.pow(weight, n))];
+  });
+}
+
+function themeColors() {
+  const css = getComputedStyle(document.documentElement);
+  const v = (name, dflt) => css.getPropertyValue(name).trim() || dflt;
+  return { ink: v("--ink", "#1d2430"), grid: v("--grid", "rgba(0,0,0,0.07)") };
+}
+const darkQuery = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+const isDark = () => !!(darkQuery && darkQuery.matches);
+
 function lineSeries(label, stroke, opts = {}) {
   return { label, stroke, width: opts.width ?? 2, dash: opts.dash, spanGaps: true,
            points: { show: opts.points ?? true, size: opts.size ?? 5 }, value: (u, v) => v == null ? "–" : v.toFixed(4) };
 }
 
-function drawChart(key, el, defs, data, yRange) {
-  const shape = defs.map((d) => d.label).join("|");
+function drawChart(key, el, defs, data, yRange, logY = false) {
+  // A new chart (not setData) when its series, its y distribution or the colour scheme change.
+  const shape = [defs.map((d) => d.label).join("|"), logY ? "log" : "lin", isDark() ? "dark" : "light"].join("#");
   let u = S.charts[key];
   if (u && S.shapes[key] !== shape) { u.destroy(); u = null; }
   if (!u) {
+    const th = themeColors();
+    const axis = (extra) => ({ stroke: th.ink, grid: { stroke: th.grid, width: 1 }, ticks: { stroke: th.grid, width: 1 }, ...extra });
     const opts = {
       width: Math.max(200, el.clientWidth), height: 220,
-      scales: { x: { time: false }, y: yRange ? { range: yRange } : {} },
-      axes: [{ label: "epoch" }, {}],
-      legend: { live: false },
-      series: [{ label: "epoch" }, ...defs],
+      scales: { x: { time: false }, y: logY ? { distr: 3, log: 10 } : yRange ? { range: yRange } : {} },
+      axes: [axis({ label: "epoch" }), axis({})],
+      // Live legend: each series shows its value at the point nearest the cursor that has one
+      // (epoch curves have no value at the per-batch x positions, so gaps are skipped).
+      cursor: { hover: { skip: [null, undefined] } },
+      legend: { live: true },
+      series: [{ label: "epoch", value: (u, v) => v == null ? "–" : (+v.toFixed(3)).toString() }, ...defs],
     };
     el.innerHTML = "";
     u = new uPlot(opts, data, el);
@@ -89,8 +116,11 @@ function render() {
                  lineSeries(`${tag} val`, COLORS.val_acc, { dash: [6, 4], width: 1.5 }));
     accPts.push(epochPts(ov.epochs, "train_accuracy"), epochPts(ov.epochs, "val_accuracy"));
   }
-  drawChart("loss", $("#chart-loss"), lossDefs, align(lossPts));
-  drawChart("acc", $("#chart-acc"), accDefs, align(accPts), [0, 1]);
+  const w = S.smoothing;
+  // On a log axis a non-positive loss cannot be drawn: leave it out.
+  const positive = (pts) => S.logY ? pts.map(([x, y]) => [x, y != null && y > 0 ? y : null]) : pts;
+  drawChart("loss", $("#chart-loss"), lossDefs, align(lossPts.map((pts) => positive(ema(pts, w)))), null, S.logY);
+  drawChart("acc", $("#chart-acc"), accDefs, align(accPts.map((pts) => ema(pts, w))), [0, 1]);
 
   const keys = [...new Set(S.params.flatMap(([, snap]) => Object.keys(snap)))].sort();
   $("#params-hint").hidden = keys.length > 0;
@@ -212,7 +242,37 @@ function follow(jobId) {
   es.onopen = () => $("#conn").classList.add("live");
   es.onerror = () => $("#conn").classList.remove("live");   // EventSource retries with Last-Event-ID
   es.onmessage = (m) => onEvent(JSON.parse(m.data));
+  if (location.hash !== `#${jobId}`) location.hash = jobId;   // deep link: #job_<id>
   markCurrentJob();
+}
+
+// ---------- deep links, view -----------------------------------------------------------------
+const JOB_HASH = /^#(job_\d+)$/;
+
+function fillForm(cfg) {
+  const f = $("#train-form");
+  for (const name of ["dataset", "epochs", "batch_size", "lr", "timesteps", "surrogate"]) {
+    if (cfg[name] != null && f[name]) f[name].value = String(cfg[name]);
+  }
+  if (Array.isArray(cfg.hidden)) f.hidden.value = cfg.hidden.join(", ");
+  f.learn_beta.checked = !!cfg.learn_beta;
+  f.learn_threshold.checked = !!cfg.learn_threshold;
+  f.dataset.dispatchEvent(new Event("change"));
+}
+
+async function openRun(jobId) {
+  // Select a run: replay its stream into the panels and load its configuration into the form.
+  $("#form-error").textContent = "";
+  let run;
+  try { run = await api("GET", `/api/training/status/${encodeURIComponent(jobId)}`); }
+  catch (err) { $("#form-error").textContent = `run ${jobId}: ${err.message}`; return; }
+  follow(jobId);
+  fillForm(run.config || {});
+}
+
+function openFromHash() {
+  const m = JOB_HASH.exec(location.hash);
+  if (m && m[1] !== S.job) openRun(m[1]);
 }
 
 // ---------- form ---------------------------------------------------------------------------------
@@ -232,6 +292,8 @@ async function startJob(e) {
   $("#btn-train").disabled = true;
   try {
     const res = await api("POST", "/api/training/start", readForm());
+    S.overlay = null;                        // a new run starts with a clean chart
+    $("#overlay-label").textContent = "";
     follow(res.job_id);
     setStatus(res.status);
     refreshJobs();
@@ -267,7 +329,7 @@ async function refreshJobs() {
       `<td>${j.epochs_done}/${j.epochs}</td><td>${pct(j.best_val_accuracy)}</td><td class="actions"></td>`;
     const act = tr.querySelector(".actions");
     const view = document.createElement("button");
-    view.textContent = "view"; view.className = "view"; view.onclick = () => follow(j.job_id);
+    view.textContent = "view"; view.className = "view"; view.onclick = () => openRun(j.job_id);
     const over = document.createElement("button");
     over.textContent = "overlay"; over.className = "overlay"; over.onclick = () => toggleOverlay(j.job_id);
     const csv = document.createElement("a");
@@ -304,6 +366,17 @@ async function init() {
     $("#f-dataset").addEventListener("change", showNote);
     showNote();
   } catch (err) { $("#form-error").textContent = `server: ${err.message}`; }
+  const smooth = $("#smoothing");
+  const showSmooth = () => {
+    S.smoothing = Math.min(0.99, Math.max(0, Number(smooth.value) || 0));
+    $("#smoothing-value").textContent = S.smoothing.toFixed(2);
+    scheduleRender();
+  };
+  smooth.addEventListener("input", showSmooth);
+  showSmooth();
+  $("#log-y").addEventListener("change", (e) => { S.logY = e.target.checked; scheduleRender(); });
+  if (darkQuery && darkQuery.addEventListener) darkQuery.addEventListener("change", scheduleRender);
+  window.addEventListener("hashchange", openFromHash);
   window.addEventListener("resize", () => {
     for (const [key, u] of Object.entries(S.charts)) {
       const el = { loss: "#chart-loss", acc: "#chart-acc", params: "#chart-params" }[key];
@@ -311,6 +384,7 @@ async function init() {
     }
   });
   render();
+  openFromHash();
   refreshJobs();
   setInterval(refreshJobs, 3000);
 }
