@@ -587,7 +587,10 @@ def _print_report(report: dict[str, Any]) -> None:
         print(f"  inferences/s, end to end over the UART at {tp['baud']} baud ('{tp['command']}' stream): "
               f"{e2e['mean']} mean, {e2e['worst_case']} worst case")
     wp = report.get("weight_precision")
-    if wp:
+    if wp and report.get("sc"):
+        per = ", ".join(f"{l['layer']} {l['bits']}-bit" for l in wp["layers"])
+        print(f"  weights: {per} [{wp['source']}], each a 16-bit stream threshold and Sobol shift in SPRAM")
+    elif wp:
         per = ", ".join(f"{l['layer']} {l['bits']}-bit" + (f" << {l['shift']}" if l["bits"] < 16 else "")
                         + f" ({l['pack']} lanes/word)" for l in wp["layers"])
         print(f"  weights: {per} [{wp['source']}]")

@@ -40,6 +40,10 @@ def _run(capsys, *argv):
     (["--weight-bits", "5"], "--weight-bits"),
     (["--weight-bits", "8,x"], "--weight-bits"),
     (["--weight-bits", "8,4"], "3 layers"),
+    (["--arith", "sc", "--sc-length", "1001"], "multiple of 8"),
+    (["--arith", "sc", "--sc-bits-per-cycle", "48"], "bits per cycle"),
+    (["--arith", "sc", "--board", "hx8k"], "SPRAM"),
+    (["--arith", "sc", "--lanes", "1,1,1"], "--sc-bits-per-cycle"),
 ])
 def test_usage_errors_exit_2_with_one_line(capsys, tmp_path, argv, needle) -> None:
     code, err = _run(capsys, *argv, "--out", str(tmp_path), "-q")

@@ -89,19 +89,27 @@ def test_corrupted_payload_never_raises_boot_done(digits_runs):
     assert run.writes[-1] != _load_words(plan)[-1]  # the flipped bit reached the port, boot_done did not
 
 
-def test_host_interface_boots_from_flash_and_infers(tmp_path):
+@pytest.mark.parametrize("arith", ["q8.8", "sc"])
+def test_host_interface_boots_from_flash_and_infers(tmp_path, arith):
     """HostInterface + FlashBoot as BoardTop wires them: after a flash boot the info reply says loaded
-    and samples equal the golden model, with no UART weight load; a blank flash leaves it unloaded."""
+    and samples equal the golden model (``sc``: the SC engine, its synapse tables from the flash,
+    equal to ``sim.sc.fixed``), with no UART weight load; a blank flash leaves it unloaded."""
+    from hw.cores.sc_plan import plan_sc
     from sim.golden import run_golden
+    from sim.sc.fixed import run_sc_fixed
     from sim.tb.flash import run_flash_host
     from sw.host.protocol import (INFO_REPLY_SIZE, ProtocolError, info_request, parse_info, parse_sample_reply,
                                   sample_reply_size, sample_request)
 
     rng = np.random.default_rng(4)
     qnet = quantize_network(_tiny_network(rng), Q8_8)
-    plan = plan_quantized(qnet, lanes=[2, 2], preload=False)
     x = rng.uniform(0, 1, (2, 5))
-    golden = run_golden(qnet, x, progress=False)
+    if arith == "sc":
+        plan = plan_sc(qnet, length=32, bits_per_cycle=8)
+        golden = run_sc_fixed(qnet, x, length=32, progress=False)
+    else:
+        plan = plan_quantized(qnet, lanes=[2, 2], preload=False)
+        golden = run_golden(qnet, x, progress=False)
     talk = [(info_request(), INFO_REPLY_SIZE)]
     talk += [(sample_request(Q8_8.quantize(xi), plan.n_input), sample_reply_size(plan.n_output)) for xi in x]
     blank_talk = [(info_request(), INFO_REPLY_SIZE), (sample_request(Q8_8.quantize(x[0]), plan.n_input), 1)]
