@@ -26,13 +26,12 @@ written while it runs -- the input buffer ``hw.cores.host_io`` streams through.
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
 from hw.cores.encoder import EncoderUnit
-from hw.cores.layer import FIRST, PREP, STEP, LayerUnit, _bits
+from hw.cores.engine import core_ports, input_ram
+from hw.cores.layer import FIRST, PREP, STEP, LayerUnit
 from hw.cores.plan import SPRAM_DEPTH, NetworkPlan
 from hw.cores.weight_bank import WeightBank
 
@@ -58,22 +57,9 @@ class NetworkCore(wiring.Component):
     """
 
     def __init__(self, plan: NetworkPlan, banks: int = 1) -> None:
-        if banks < 1 or banks & (banks - 1):
-            raise ValueError(f"the input RAM's banks are a power of two, got {banks}")
         self.plan = plan
         self.banks = banks
-        w = plan.fmt.width
-        ports = {
-            "x_waddr": In(_bits(plan.n_input)), "x_wdata": In(signed(w)), "x_we": In(1),
-            "start": In(1), "busy": Out(1), "done": Out(1),
-            "cnt_raddr": In(_bits(plan.n_output)), "cnt_rdata": Out(plan.count_bits),
-            "pred": Out(_bits(plan.n_output)), "cycles": Out(32),
-            "ld_addr": In(plan.bank_bits + plan.offset_bits), "ld_data": In(signed(w)),
-            "ld_en": In(1),
-        }
-        if banks > 1:
-            bank_bits = (banks - 1).bit_length()
-            ports.update({"x_wbank": In(bank_bits), "x_rbank": In(bank_bits)})
+        ports = core_ports(plan, banks)
         super().__init__(ports)
         # Trace (not a port): the round, 0 .. T + L - 2 (layer ``l`` computes step
         # ``round - l``; each layer's ``step`` trace holds its own).
@@ -84,22 +70,7 @@ class NetworkCore(wiring.Component):
         plan = self.plan
         n_layers, T, n_out = len(plan.layers), plan.timesteps, plan.n_output
 
-        if self.banks == 1:
-            m.submodules.x = x_mem = Memory(shape=signed(plan.fmt.width), depth=plan.n_input, init=[])
-            x_rd, x_wr = x_mem.read_port(), x_mem.write_port()
-            m.d.comb += [x_wr.addr.eq(self.x_waddr), x_wr.en.eq(self.x_we & ~self.busy)]
-            x_raddr = x_rd.addr
-        else:  # bank bit on top of the word address
-            m.submodules.x = x_mem = Memory(shape=signed(plan.fmt.width),
-                                            depth=self.banks << _bits(plan.n_input), init=[])
-            x_rd, x_wr = x_mem.read_port(), x_mem.write_port()
-            rbank = Signal.like(self.x_rbank)
-            with m.If(self.start & ~self.busy):
-                m.d.sync += rbank.eq(self.x_rbank)
-            x_raddr = Signal(_bits(plan.n_input))
-            m.d.comb += [x_wr.addr.eq(Cat(self.x_waddr, self.x_wbank)), x_rd.addr.eq(Cat(x_raddr, rbank)),
-                         x_wr.en.eq(self.x_we & (~self.busy | (self.x_wbank != rbank)))]
-        m.d.comb += x_wr.data.eq(self.x_wdata)
+        x_rd, x_raddr = input_ram(m, self)
 
         encoder = None
         if plan.encoder is not None:

@@ -41,7 +41,7 @@ from hw.cores.conv_unroll import conv_matrix, pooled_rows
 from hw.encoding import InputEncoder, encoder_for
 from hw.fixed import QFormat
 
-__all__ = ["SPRAM_DEPTH", "ebr_blocks", "Bank", "LayerPlan", "NetworkPlan", "PlanError",
+__all__ = ["SPRAM_DEPTH", "ebr_blocks", "Bank", "EngineIO", "LayerPlan", "NetworkPlan", "PlanError",
            "plan_network", "plan_quantized"]
 
 SPRAM_DEPTH = 16384
@@ -302,8 +302,47 @@ class LayerPlan:
         return total.bit_length() + 1
 
 
+class EngineIO:
+    """What the host side of either engine derives from a plan the same way: the input RAM's
+    banks, the load image as words, the encoder's block RAMs.  Mixed into
+    :class:`NetworkPlan` and ``hw.cores.sc_plan.SCPlan`` (which provide ``n_input``, ``fmt``,
+    ``encoder`` and ``load_image``)."""
+
+    def load_words(self, only_needed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`load_image` as one word per load address: ``(addresses, raw words)`` int64."""
+        image = self.load_image(only_needed)
+        if not image:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return (np.concatenate([a + np.arange(len(w)) for a, w in image]),
+                np.concatenate([w for _, w in image]).astype(np.int64))
+
+    def input_ram_words(self, banks: int) -> int:
+        """Words of the input RAM with ``banks`` sample banks (each ``2**bits(n_input)`` deep)."""
+        return banks << max(1, (self.n_input - 1).bit_length())
+
+    def input_banks(self, most: int = 4) -> int:
+        """Input banks the host interface gets: the most (<= ``most``, a power of two, >= 2)
+        that fit the block RAMs two banks need, so a deeper stream window costs no EBR."""
+        banks = 2
+        while banks * 2 <= most and ebr_blocks(self.fmt.width, self.input_ram_words(banks * 2)) \
+                <= ebr_blocks(self.fmt.width, self.input_ram_words(2)):
+            banks *= 2
+        return banks
+
+    def encoder_ebr(self) -> int:
+        """Block RAMs of the input encoder: its two spike-list banks (and the latency table)."""
+        enc = self.encoder
+        if enc is None:
+            return 0
+        n = enc.n_input
+        ebr = ebr_blocks(max(1, n.bit_length()), 2 << max(1, (n - 1).bit_length()))
+        if enc.kind == "latency":
+            ebr += ebr_blocks(max(1, enc.timesteps.bit_length()), enc.one + 1)
+        return ebr
+
+
 @dataclass
-class NetworkPlan:
+class NetworkPlan(EngineIO):
     """A network laid out on the engine.
 
     Attributes:
@@ -379,14 +418,6 @@ class NetworkPlan:
                     out.append((self.load_address(bank), layer.bank_words(bank.lane, self.fmt.width)))
         return out
 
-    def load_words(self, only_needed: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`load_image` as one word per load address: ``(addresses, raw words)`` int64."""
-        image = self.load_image(only_needed)
-        if not image:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        return (np.concatenate([a + np.arange(len(w)) for a, w in image]),
-                np.concatenate([w for _, w in image]).astype(np.int64))
-
     # -- resources and cycles --------------------------------------------
     def memory_table(self) -> list[dict[str, Any]]:
         """Per layer: EBR blocks, SPRAM blocks and multipliers the engine will use for it."""
@@ -408,30 +439,6 @@ class NetworkPlan:
                          "ebr": ebr, "spram_banks": sum(b.spram for b in layer.banks),
                          "dsp": (layer.lanes if layer.analog else 0) + _multipliers(layer.neuron)})
         return rows
-
-    def input_ram_words(self, banks: int) -> int:
-        """Words of the input RAM with ``banks`` sample banks (each ``2**bits(n_input)`` deep)."""
-        return banks << max(1, (self.n_input - 1).bit_length())
-
-    def input_banks(self, most: int = 4) -> int:
-        """Input banks the host interface gets: the most (<= ``most``, a power of two, >= 2)
-        that fit the block RAMs two banks need, so a deeper stream window costs no EBR."""
-        banks = 2
-        while banks * 2 <= most and ebr_blocks(self.fmt.width, self.input_ram_words(banks * 2)) \
-                <= ebr_blocks(self.fmt.width, self.input_ram_words(2)):
-            banks *= 2
-        return banks
-
-    def encoder_ebr(self) -> int:
-        """Block RAMs of the input encoder: its two spike-list banks (and the latency table)."""
-        enc = self.encoder
-        if enc is None:
-            return 0
-        n = enc.n_input
-        ebr = ebr_blocks(max(1, n.bit_length()), 2 << max(1, (n - 1).bit_length()))
-        if enc.kind == "latency":
-            ebr += ebr_blocks(max(1, enc.timesteps.bit_length()), enc.one + 1)
-        return ebr
 
     def encoder_cycles(self) -> int:
         """Cycles of one encoder command (a step's scan of every pixel): start, ``n_input``

@@ -27,6 +27,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.cores.encoder import FIRST as ENCODER_FIRST
 from hw.cores.encoder import EncoderUnit
+from hw.cores.engine import core_ports, input_ram
 from hw.cores.layer import _bits
 from hw.cores.pipeline import PipelinedDatapath
 from hw.cores.plan import SPRAM_DEPTH
@@ -120,20 +121,8 @@ class SCNetworkCore(wiring.Component):
     """
 
     def __init__(self, plan: SCPlan, banks: int = 1) -> None:
-        if banks < 1 or banks & (banks - 1):
-            raise ValueError(f"the input RAM's banks are a power of two, got {banks}")
         self.plan, self.banks = plan, banks
-        w = plan.fmt.width
-        ports = {
-            "x_waddr": In(_bits(plan.n_input)), "x_wdata": In(signed(w)), "x_we": In(1),
-            "start": In(1), "busy": Out(1), "done": Out(1),
-            "cnt_raddr": In(_bits(plan.n_output)), "cnt_rdata": Out(plan.count_bits),
-            "pred": Out(_bits(plan.n_output)), "cycles": Out(32),
-            "ld_addr": In(plan.bank_bits + plan.offset_bits), "ld_data": In(signed(w)), "ld_en": In(1),
-        }
-        if banks > 1:
-            bank_bits = (banks - 1).bit_length()
-            ports.update({"x_wbank": In(bank_bits), "x_rbank": In(bank_bits)})
+        ports = core_ports(plan, banks)
         super().__init__(ports)
 
     def elaborate(self, platform) -> Module:  # noqa: C901 (one FSM)
@@ -144,20 +133,7 @@ class SCNetworkCore(wiring.Component):
         one = 1 << fmt.frac_bits
 
         # -- input RAM (as NetworkCore) ---------------------------------------
-        x_raddr = Signal(_bits(n_in0))
-        if self.banks == 1:
-            m.submodules.x = x_mem = Memory(shape=signed(fmt.width), depth=max(2, n_in0), init=[])
-            x_rd, x_wr = x_mem.read_port(), x_mem.write_port()
-            m.d.comb += [x_wr.addr.eq(self.x_waddr), x_wr.en.eq(self.x_we & ~self.busy), x_rd.addr.eq(x_raddr)]
-        else:
-            m.submodules.x = x_mem = Memory(shape=signed(fmt.width), depth=self.banks << _bits(n_in0), init=[])
-            x_rd, x_wr = x_mem.read_port(), x_mem.write_port()
-            rbank = Signal.like(self.x_rbank)
-            with m.If(self.start & ~self.busy):
-                m.d.sync += rbank.eq(self.x_rbank)
-            m.d.comb += [x_wr.addr.eq(Cat(self.x_waddr, self.x_wbank)), x_rd.addr.eq(Cat(x_raddr, rbank)),
-                         x_wr.en.eq(self.x_we & (~self.busy | (self.x_wbank != rbank)))]
-        m.d.comb += x_wr.data.eq(self.x_wdata)
+        x_rd, x_raddr = input_ram(m, self)
         analog = layers[0].analog           # direct encoding: layer 0 streams the pixels
         xs_data = Signal(SC_WIDTH)
         if analog:   # the input shifts, stored as signed 16-bit words (hw.cores.rom.Rom), read back unsigned

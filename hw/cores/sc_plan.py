@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hw.cores.plan import SPRAM_DEPTH, PlanError, ebr_blocks
+from hw.cores.plan import SPRAM_DEPTH, EngineIO, PlanError, ebr_blocks
 from hw.sc_map import SC_FRAC, SC_WIDTH, SCLayerTable, SCMapError, check_length, sc_tables
 
 __all__ = ["SCPlan", "SCLayerPlan", "plan_sc"]
@@ -70,7 +70,7 @@ class SCLayerPlan:
         return tuple(self.neuron.states)
 
 
-class SCPlan:
+class SCPlan(EngineIO):
     """A quantised network laid out on the SC engine.
 
     Parameters:
@@ -179,23 +179,7 @@ class SCPlan:
             out.append((self.load_address(2 * pair + 1), self._signed(thr[part])))
         return out
 
-    def load_words(self, only_needed: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`load_image` as one word per load address: ``(addresses, raw words)`` int64."""
-        image = self.load_image(only_needed)
-        return (np.concatenate([a + np.arange(len(w)) for a, w in image]),
-                np.concatenate([w for _, w in image]).astype(np.int64))
-
     # -- resources ----------------------------------------------------------
-    def input_ram_words(self, banks: int) -> int:
-        return banks << max(1, (self.n_input - 1).bit_length())
-
-    def input_banks(self, most: int = 4) -> int:
-        banks = 2
-        while banks * 2 <= most and ebr_blocks(self.fmt.width, self.input_ram_words(banks * 2)) \
-                <= ebr_blocks(self.fmt.width, self.input_ram_words(2)):
-            banks *= 2
-        return banks
-
     def memory_table(self) -> list[dict[str, Any]]:
         """Per layer: EBR and SPRAM the engine uses for it (the SPRAM pairs are shared)."""
         rows, w = [], self.fmt.width
@@ -215,13 +199,7 @@ class SCPlan:
 
     def resources(self) -> dict[str, int]:
         ebr = sum(r["ebr"] for r in self.memory_table())
-        ebr += ebr_blocks(self.fmt.width, self.input_ram_words(self.input_banks()))
-        enc = self.encoder
-        if enc is not None:   # its two spike-list banks (and the latency table), as NetworkPlan's
-            n = enc.n_input
-            ebr += ebr_blocks(max(1, n.bit_length()), 2 << max(1, (n - 1).bit_length()))
-            if enc.kind == "latency":
-                ebr += ebr_blocks(max(1, enc.timesteps.bit_length()), enc.one + 1)
+        ebr += ebr_blocks(self.fmt.width, self.input_ram_words(self.input_banks())) + self.encoder_ebr()
         return {"ebr": ebr, "spram": 2 * self.pairs, "dsp": 0}
 
     def describe(self) -> dict[str, Any]:
