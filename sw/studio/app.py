@@ -18,7 +18,7 @@ from starlette.datastructures import State
 
 from .jobs import JobLimitReached, JobManager, JobNotFound, Runner
 from .limits import BodyLimit, trim_errors
-from .routers import runs, training
+from .routers import hardware, runs, training
 from .security import AccessGuard
 from .settings import StudioSettings
 from .store import Store
@@ -93,6 +93,7 @@ def create_app(settings: StudioSettings | None = None, runner: Runner | None = N
         try:
             yield
         finally:
+            hardware.stop_builds(app.state)   # kill bitstream builds still running
             app.state.close()
 
     # docs_url/redoc_url off: their pages load Swagger/ReDoc from a CDN, and nothing here may.
@@ -101,6 +102,7 @@ def create_app(settings: StudioSettings | None = None, runner: Runner | None = N
     app.state = _AppState(build)
     app.include_router(training.router)
     app.include_router(runs.router)
+    app.include_router(hardware.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessGuard, settings=settings)  # outermost: nothing runs for a refused request

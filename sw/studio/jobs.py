@@ -185,6 +185,20 @@ class JobManager:
             raise JobNotFound(job_id)
         return record
 
+    def update_meta(self, job_id: str, **fields: Any) -> JobRecord:
+        """Set a run's ``name``, ``tags`` and/or ``notes`` (any job, live or finished); its new row."""
+        unknown = set(fields) - {"name", "tags", "notes"}
+        if unknown:
+            raise ValueError(f"not run metadata: {sorted(unknown)}")
+        with self._lock:
+            self.record(job_id)  # JobNotFound (404) first
+            live = self._jobs.get(job_id)
+            if live is not None:
+                for name, value in fields.items():
+                    setattr(live.record, name, list(value) if name == "tags" else value)
+            self._store.update_job(job_id, **fields)
+        return self.record(job_id)
+
     def jobs(self, limit: int | None = None, offset: int = 0) -> list[JobRecord]:
         """Stored jobs, newest first, one page."""
         return self._store.jobs(limit=limit, offset=offset, newest_first=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (job_id, event_id)
 );
 """
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Per-job summary kept up to date by append_event (version 2), so listing jobs or
 # reading a status never scans a job's events.
 _SUMMARY_COLUMNS = {
@@ -46,6 +46,12 @@ _SUMMARY_COLUMNS = {
     "last_event_id": "INTEGER NOT NULL DEFAULT 0",
     "last_event_type": "TEXT",
     "last_event_ts": "REAL",
+}
+# User-given run metadata (version 3): a name, tags (a JSON list) and notes.
+_META_COLUMNS = {
+    "name": "TEXT",
+    "tags": "TEXT NOT NULL DEFAULT '[]'",
+    "notes": "TEXT",
 }
 _BACKFILL = """
 UPDATE jobs SET
@@ -79,6 +85,9 @@ class JobRecord:
     last_event_id: int = 0
     last_event_type: str | None = None
     last_event_ts: float | None = None
+    name: str | None = None
+    tags: list[str] = field(default_factory=list)
+    notes: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,9 +100,9 @@ class StoredEvent:
     ts: float
 
 
-_JOB_FIELDS = ("status", "started_at", "finished_at", "reason", "device", "note")
+_JOB_FIELDS = ("status", "started_at", "finished_at", "reason", "device", "note", "name", "tags", "notes")
 _RECORD_COLUMNS = ("job_id", "status", "config", "created_at", "started_at", "finished_at", "reason", "device",
-                   "note", *_SUMMARY_COLUMNS)
+                   "note", *_SUMMARY_COLUMNS, *_META_COLUMNS)
 _SELECT_JOBS = f"SELECT {', '.join(_RECORD_COLUMNS)} FROM jobs"
 
 
@@ -101,14 +110,16 @@ def _record(row: tuple[Any, ...]) -> JobRecord:
     values = dict(zip(_RECORD_COLUMNS, row))
     values["config"] = json.loads(values["config"])
     values["latest"] = json.loads(values["latest"]) if values["latest"] else None
+    values["tags"] = json.loads(values["tags"]) if values["tags"] else []
     return JobRecord(**values)
 
 
 class Store:
     """Jobs and events in one SQLite file (``":memory:"`` for a throwaway store).
 
-    A database written by an older Studio (without the summary columns) is
-    migrated on open: the columns are added and filled from its events once.
+    A database written by an older Studio (without the summary columns, or
+    without the name / tags / notes columns) is migrated on open: the missing
+    columns are added (the summaries filled from its events once).
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -123,15 +134,20 @@ class Store:
             self._migrate()
 
     def _migrate(self) -> None:
-        if self._db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version >= SCHEMA_VERSION:
             return
         have = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            for name, decl in _SUMMARY_COLUMNS.items():
+            if version < 2:
+                for name, decl in _SUMMARY_COLUMNS.items():
+                    if name not in have:
+                        self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {decl}")
+                self._db.execute(_BACKFILL)
+            for name, decl in _META_COLUMNS.items():
                 if name not in have:
                     self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {decl}")
-            self._db.execute(_BACKFILL)
             self._db.execute("CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (created_at, job_id)")
             self._db.execute("CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status)")
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -156,12 +172,14 @@ class Store:
             )
 
     def update_job(self, job_id: str, **fields: Any) -> None:
-        """Set some of ``status, started_at, finished_at, reason, device, note``."""
+        """Set some of ``status, started_at, finished_at, reason, device, note, name, tags, notes``."""
         unknown = set(fields) - set(_JOB_FIELDS)
         if unknown:
             raise ValueError(f"unknown job field(s): {sorted(unknown)}")
         if not fields:
             return
+        if "tags" in fields:
+            fields["tags"] = json.dumps(list(fields["tags"] or []))
         cols = ", ".join(f"{name}=?" for name in fields)
         with self._lock:
             self._db.execute(f"UPDATE jobs SET {cols} WHERE job_id=?", (*fields.values(), job_id))

@@ -9,7 +9,9 @@ and honour a stop request between any two batches.
 from __future__ import annotations
 
 import math
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -97,9 +99,17 @@ class _Diagnoser:
 
         self._profiler = SpikeProfiler().attach(model)
         self._seen: dict[tuple[str, str], int] = {}
+        # Of the epoch just closed: per-layer dead / saturated neuron fractions and the
+        # findings it shows ("category@layer"), so a client can tell active from resolved.
+        self.dead: dict[str, float] = {}
+        self.saturated: dict[str, float] = {}
+        self.active: list[str] = []
 
     def epoch_end(self, epoch: int) -> list[dict[str, Any]]:
         report = self._profiler.end_epoch()
+        self.dead = {n: float(s.dead_neuron_fraction) for n, s in report.layer_stats.items()}
+        self.saturated = {n: float(s.saturated_neuron_fraction) for n, s in report.layer_stats.items()}
+        self.active = sorted({f"{p.category}@{p.layer}" for p in report.pathologies})
         fresh = []
         for p in report.pathologies:
             key = (str(p.category), str(p.layer))
@@ -135,6 +145,25 @@ def _evaluate(training: Any, model: Any, x: Any, y: Any, config: dict[str, Any],
             loss_sum += float(training.spike_count_loss(counts, yb)) * len(yb)
             correct += int((counts.argmax(dim=1) == yb).sum())
     return loss_sum / len(x), correct / len(x)
+
+
+def artifact_path(settings: StudioSettings, job_id: str) -> Path:
+    """Where a finished run's hardware artifact (``hw.ir`` ``.npz``) lives: next to the database."""
+    return Path(settings.db_path).parent / "artifacts" / f"{job_id}.npz"
+
+
+def export_artifact(model: Any, config: dict[str, Any], job_id: str, dataset: str,
+                    settings: StudioSettings) -> Path:
+    """Write the trained ``model`` as a ``hw.ir.Network`` file (``sw.export.to_ir``), atomically."""
+    from sw.export import to_ir
+
+    model = model.to("cpu").eval()
+    network = to_ir(model, timesteps=int(config["timesteps"]), encoding="direct", name=job_id,
+                    metadata={"studio": {"job_id": job_id, "dataset": dataset, "seed": config.get("seed")}})
+    path = artifact_path(settings, job_id)
+    tmp = network.save(path.with_name(f"{job_id}.tmp.npz"))
+    os.replace(tmp, path)
+    return path
 
 
 def preload() -> None:
@@ -206,9 +235,12 @@ def run_training(config: dict[str, Any], ctx: JobContext, settings: StudioSettin
                    "train_accuracy": correct / seen, "val_accuracy": val_acc,
                    "layer_spike_rates": rates, "param_snapshot": param_snapshot(model, *learn),
                    "elapsed_s": round(time.monotonic() - t0, 3)}
+            diagnoses = diagnoser.epoch_end(epoch)
+            row.update(layer_dead_fraction=diagnoser.dead, layer_saturated_fraction=diagnoser.saturated,
+                       active_findings=diagnoser.active)
             history.append(row)
             ctx.emit("epoch", row)
-            for diagnosis in diagnoser.epoch_end(epoch):
+            for diagnosis in diagnoses:
                 ctx.emit("diagnosis", diagnosis)
     except _Stopped:
         ctx.finish("stopped", {"epochs_done": len(history), **_summary(history),
@@ -217,8 +249,13 @@ def run_training(config: dict[str, Any], ctx: JobContext, settings: StudioSettin
     finally:
         meter.remove()
         diagnoser.close()
+    artifact: dict[str, Any] = {}
+    try:  # the hardware panel's input; a run that cannot be exported still completes
+        artifact["artifact"] = export_artifact(model, config, ctx.job_id, data.name, settings).name
+    except Exception as exc:  # noqa: BLE001
+        artifact["artifact_error"] = f"{type(exc).__name__}: {exc}"
     ctx.finish("completed", {"epochs_done": len(history), **_summary(history),
-                             "elapsed_s": round(time.monotonic() - t0, 3)})
+                             "elapsed_s": round(time.monotonic() - t0, 3), **artifact})
 
 
 def _summary(history: list[dict[str, Any]]) -> dict[str, Any]:

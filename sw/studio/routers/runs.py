@@ -1,4 +1,5 @@
-"""``/api/runs``: stored per-epoch metrics of any job (JSON for overlays, CSV for export)."""
+"""``/api/runs``: stored per-epoch metrics of any job (JSON for overlays, CSV for export),
+and a run's user-given name, tags and notes (``PATCH``)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from fastapi.responses import PlainTextResponse
 from .. import views
 from ..deps import get_manager
 from ..jobs import JobManager
-from .runs_schemas import RunMetrics
-from .training_schemas import JOB_ID_PATTERN, NOT_FOUND
+from .runs_schemas import RunMeta, RunMetaUpdate, RunMetrics
+from .training_schemas import BAD_BODY, JOB_ID_PATTERN, NOT_FOUND
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 Manager = Annotated[JobManager, Depends(get_manager)]
@@ -30,3 +31,18 @@ def metrics_csv(job_id: JobId, manager: Manager) -> PlainTextResponse:
     """A run's per-epoch metrics as a CSV download."""
     return PlainTextResponse(views.metrics_csv(manager.epoch_metrics(job_id)), media_type="text/csv",
                              headers={"Content-Disposition": f'attachment; filename="{job_id}_metrics.csv"'})
+
+
+@router.patch("/{job_id}", response_model=RunMeta, responses={**NOT_FOUND, **BAD_BODY})
+def update_meta(job_id: JobId, update: RunMetaUpdate, manager: Manager) -> dict:
+    """Set a run's name, tags and/or notes (the fields given; ``null`` or empty clears one)."""
+    fields = {}
+    given = update.model_fields_set
+    if "name" in given:
+        fields["name"] = update.name or None
+    if "tags" in given:
+        fields["tags"] = list(dict.fromkeys(update.tags or []))
+    if "notes" in given:
+        fields["notes"] = update.notes if update.notes and update.notes.strip() else None
+    r = manager.update_meta(job_id, **fields)
+    return {"job_id": r.job_id, "name": r.name, "tags": r.tags, "notes": r.notes}

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from .. import catalog, datasets, views
 from ..deps import get_manager
 from ..jobs import JobManager, JobNotFound
+from ..store import JobRecord
 from .training_schemas import (
     BAD_BODY, JOB_ID_PATTERN, NOT_FOUND, CellTypeInfo, DatasetInfo, ErrorMessage, JobStatus, JobSummary, StartResponse,
     StopRequest, SurrogateInfo, TrainConfig,
@@ -78,7 +79,16 @@ def jobs(manager: Manager, response: Response,
     """Jobs, newest first, including those from before a restart (one page; the total
     is in the ``X-Total-Count`` header)."""
     response.headers["X-Total-Count"] = str(manager.count())
-    return [views.job_summary(r) for r in manager.jobs(limit=limit, offset=offset)]
+    return [_summary(r) for r in manager.jobs(limit=limit, offset=offset)]
+
+
+def _summary(r: JobRecord) -> dict:
+    """One row of the runs table: the stored summary, the run's name / tags / notes and its main settings."""
+    cfg = r.config
+    return {**views.job_summary(r), "name": r.name, "tags": list(r.tags), "notes": r.notes,
+            **{k: cfg.get(k) for k in ("surrogate", "lr", "timesteps", "batch_size")},
+            "hidden": list(cfg.get("hidden") or []),
+            "learn_beta": bool(cfg.get("learn_beta")), "learn_threshold": bool(cfg.get("learn_threshold"))}
 
 
 def _stream(manager: JobManager, job_id: str, follow: bool, last_event_id: int | None,

@@ -73,7 +73,15 @@ class StopRequest(BaseModel):
 
 
 class EpochMetrics(BaseModel):
-    """What one ``epoch`` event carries."""
+    """What one ``epoch`` event carries.
+
+    Other keys are passed through as stored: runs of this Studio add
+    ``layer_dead_fraction`` and ``layer_saturated_fraction`` (per layer, the fraction of
+    neurons below the dead / above the saturated rate) and ``active_findings`` (the
+    profiler findings that epoch shows, as ``"category@layer"``); older runs lack them.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     epoch: int
     train_loss: float | None
@@ -112,6 +120,16 @@ class JobSummary(BaseModel):
     finished_at: float | None
     best_val_accuracy: float | None
     reason: str | None
+    name: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    notes: str | None = None
+    surrogate: str | None = None
+    lr: float | None = None
+    hidden: list[int] = Field(default_factory=list)
+    timesteps: int | None = None
+    batch_size: int | None = None
+    learn_beta: bool = False
+    learn_threshold: bool = False
 
 
 class SurrogateInfo(BaseModel):
