@@ -418,7 +418,7 @@ function markCurrentJob() {
 
 function renderHead() {
   const tr = $("#jobs-table thead tr");
-  tr.innerHTML = '<th class="sel" title="overlay on the charts">⧉</th>';
+  tr.innerHTML = '<th class="sel" title="overlay on the charts">show</th>';
   for (const col of COLUMNS) {
     const th = document.createElement("th");
     th.dataset.sort = col.key;
