@@ -145,7 +145,7 @@ class HostHarness(wiring.Component):
                 return mm
 
         with mock.patch("hw.cores.host_io.UARTRx", ByteSource), \
-                mock.patch("hw.cores.host_io.NetworkCore", FreeCore):
+                mock.patch("hw.cores.host_io.core_for", lambda plan, banks=1: FreeCore(plan, banks)):
             dut = self.host_class(plan, divisor=16)
             body = dut.elaborate(platform)
         _silence(dut)   # elaborated here, by hand
