@@ -14,4 +14,5 @@ SIM=icarus python3 -m pytest -m rtl -q -n 2 "$@" \
     tests/rtl/test_network_rtl.py::test_digits_network_equals_golden \
     tests/rtl/test_network_rtl.py::test_every_accepted_kind_saturating \
     tests/rtl/test_host_link.py::test_stream_small_network \
-    tests/rtl/test_sc_rtl.py tests/rtl/test_flash_boot.py
+    tests/rtl/test_sc_rtl.py tests/rtl/test_flash_boot.py \
+    tests/rtl/test_sc_network_rtl.py::test_every_kind_saturating

@@ -201,29 +201,35 @@ class SCNetworkCore(wiring.Component):
         cur_a, cur_k = Signal(signed(acc_w)), Signal(signed(acc_w))
         cur_cbits, cur_sbits = Signal.like(mul_n), Signal.like(mul_n)
         bias = Signal(signed(fmt.width))
-        with m.Switch(li):
-            for layer, unit in zip(layers, units):
-                with m.Case(layer.index):
-                    m.d.comb += [cur_n_in.eq(layer.n_in), cur_n_out.eq(layer.n_out), cur_base.eq(layer.base),
-                                 cur_a.eq(layer.table.a), cur_k.eq(layer.table.k),
-                                 cur_cbits.eq(plan.c_bits(layer)), cur_sbits.eq(plan.s_bits(layer)),
-                                 bias.eq(unit.b_rdata)]
+        # (Mux chains, not a Switch: constant-only comb processes become ``always @*`` blocks that
+        # Icarus never runs when the select does not change, leaving the values x)
+        def by_layer(values):
+            return _by_index(li, values)
+
+        m.d.comb += [cur_n_in.eq(by_layer([lay.n_in for lay in layers])),
+                     cur_n_out.eq(by_layer([lay.n_out for lay in layers])),
+                     cur_base.eq(by_layer([lay.base for lay in layers])),
+                     cur_a.eq(by_layer([lay.table.a for lay in layers])),
+                     cur_k.eq(by_layer([lay.table.k for lay in layers])),
+                     cur_cbits.eq(by_layer([plan.c_bits(lay) for lay in layers])),
+                     cur_sbits.eq(by_layer([plan.s_bits(lay) for lay in layers])),
+                     bias.eq(by_layer([u.b_rdata for u in units]))]
         prev_rdata = Signal(_bits(max([lay.n_out for lay in layers] + [n_in0])))
         prev_n = Signal.like(e)
         encoder = None
         if plan.encoder is not None:   # rate / latency: step t's input spikes, listed before layer 0 runs
             m.submodules.encoder = encoder = EncoderUnit(plan.encoder, fmt.width)
             m.d.comb += [encoder.src_data.eq(x_rd.data), encoder.spk_raddr.eq(e), encoder.spk_rbank.eq(t[0]),
-                         encoder.t.eq(t), encoder.mode.eq(Mux(t == 0, ENCODER_FIRST, 0))]
-            with m.If(li == 0):   # list entries are pixel + 1
-                m.d.comb += [prev_rdata.eq(encoder.spk_rdata - 1), prev_n.eq(encoder.n_spikes)]
+                         encoder.t.eq(t), encoder.mode.eq(Mux(t == 0, ENCODER_FIRST, 0))]   # entries: pixel + 1
         for layer, unit in zip(layers, units):
             m.d.comb += [unit.b_raddr.eq(j), unit.t.eq(t), unit.upd_index.eq(j),
                          unit.upd_first.eq(t == 0), unit.upd_current.eq(cur)]
             if layer.index + 1 < n_layers:
                 m.d.comb += unit.spk_raddr.eq(e)
-                with m.If(li == layer.index + 1):
-                    m.d.comb += [prev_rdata.eq(unit.spk_rdata), prev_n.eq(unit.n_spikes)]
+        # what layer li reads: the previous layer's spike list (layer 0: the encoder's, or nothing)
+        first_list = ([encoder.spk_rdata - 1], [encoder.n_spikes]) if plan.encoder is not None else ([0], [0])
+        m.d.comb += [prev_rdata.eq(by_layer(first_list[0] + [u.spk_rdata for u in units[:-1]])),
+                     prev_n.eq(by_layer(first_list[1] + [u.n_spikes for u in units[:-1]]))]
 
         # the stream unit: C += its popcounts
         m.d.comb += [stream.m.eq(m_base + wi), stream.use_x.eq((li == 0) if analog else 0)]
@@ -370,3 +376,11 @@ class SCNetworkCore(wiring.Component):
                 m.d.sync += [self.busy.eq(0), self.done.eq(1), am_valid.eq(0), am_addr.eq(0)]
                 m.next = "IDLE"
         return m
+
+
+def _by_index(index, values):
+    """``values[index]`` as a chain of ``Mux`` (``values`` constants or signals)."""
+    out = values[-1]
+    for k in range(len(values) - 2, -1, -1):
+        out = Mux(index == k, values[k], out)
+    return out
