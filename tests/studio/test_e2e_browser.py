@@ -45,7 +45,7 @@ def test_train_watch_stop_in_chromium(make_server, page, tmp_path):
     srv = make_server(heartbeat_s=1.0)
     page.goto(srv.url + "/")
     expect(page.locator("#f-surrogate option")).to_have_count(6)
-    assert page.locator("#chart-loss canvas").count() == 1  # empty chart drawn at start
+    expect(page.locator("#chart-loss canvas")).to_have_count(1)  # empty chart drawn at start (after init)
     blank = page.evaluate(COUNT_STROKE_PIXELS, "#chart-loss")
 
     page.select_option("#f-dataset", "synthetic")
