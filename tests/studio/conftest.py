@@ -143,3 +143,23 @@ def wait_up(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
         except httpx.HTTPError:
             time.sleep(0.1)
     raise TimeoutError(f"studio at {url} did not come up in {timeout}s")
+
+
+CHROMIUM = "/usr/bin/chromium"
+"""Debian's Chromium (``.ci/run`` installs it); every browser test drives it."""
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update"]
+
+
+@pytest.fixture
+def browser():
+    """A headless Chromium (Playwright), closed after the test."""
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install -y chromium"
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update"]
+from .conftest import ARGS, CHROMIUM
+
 
 # Pixels of the train-loss stroke (#1f77b4) on the loss chart's canvas.
 COUNT_STROKE_PIXELS = """(sel) => {

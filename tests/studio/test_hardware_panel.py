@@ -19,12 +19,9 @@ import pytest
 
 from sw.studio import StudioSettings
 
-from .conftest import LiveServer, start_job, start_live_server
+from .conftest import ARGS, CHROMIUM, LiveServer, start_job, start_live_server
 
 RUN = {"dataset": "digits", "epochs": 1, "hidden": [16], "timesteps": 5, "batch_size": 64, "seed": 3}
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update"]
 
 
 @pytest.fixture(scope="module")

@@ -11,30 +11,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from sw.studio.store import SCHEMA_VERSION, Store
 
 from .conftest import SMALL, read_events, start_job
-from .test_ui_features import ARGS, CHROMIUM, finished_run, new_page
+from .test_ui_features import finished_run, new_page
 
 ONE = {"epochs": 1, "hidden": [8], "timesteps": 5}
 
 
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install -y chromium"
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture
