@@ -137,7 +137,7 @@ def main() -> int:
     print(f"  bound: {slowest.name} reads {reads:.0f} weights per inference, {slowest.lanes} per cycle "
           f"-> >= {reads / slowest.lanes:.0f} cycles")
     print("\nweight precision (every layer; cycle model over the test set, zero inputs skipped):")
-    print(f"  {'bits':>4} {'shift':>7} {'lanes':>9} {'pack':>6} {'bias w':>6} {'EBR/SPRAM':>9} {'golden':>7} "
+    print(f"  {'bits':>4} {'shift':>7} {'lanes':>9} {'pack':>6} {'bias m':>6} {'EBR/SPRAM':>9} {'golden':>7} "
           f"{'cycles mean':>11} {'worst':>6} {'inf/s':>6} {'read bound':>10} {'bound layer':>11}  built")
     y = load_digits_data()[3].numpy()
     for bits in (16, 8, 4):
@@ -163,7 +163,7 @@ def main() -> int:
                          f"{'met' if rb['timing_met'] else 'MISSED'}, report mean {rb['cycles_per_inference']['mean']:.0f}")
         print(f"  {bits:>4} {','.join(str(l.shift) for l in p.layers):>7} "
               f"{'/'.join(str(l.lanes) for l in p.layers):>9} {'/'.join(str(l.pack) for l in p.layers):>6} "
-              f"{'/'.join(str(l.bias_words) for l in p.layers):>6} {res['ebr']:>5}/{res['spram']:<3} "
+              f"{'/'.join(str(len(l.bias_banks)) for l in p.layers):>6} {res['ebr']:>5}/{res['spram']:<3} "
               f"{100 * np.mean(gb.predictions == y):6.2f}% {cyc.mean():11.0f} {p.cycles():6d} "
               f"{f_clk / cyc.mean():6.0f} {bound:10.0f} {slow.name:>11}  {built}")
     print("\nthroughput, one sample at a time (peers measured now on this CPU):")

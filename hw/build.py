@@ -247,6 +247,7 @@ def build(model: str | Path | None = None, board_name: str = "icebreaker", out_d
     from boards import get_board
     from hw import toolchain
     from hw.cores.board_top import BoardTop
+    from hw.cores.weight_bank import SYNTH_COMMANDS as BANK_SYNTH_COMMANDS
     from hw.cores.plan import PlanError
     from hw.fixed import Q8_8
     from hw.quantize import quantize_network
@@ -280,7 +281,7 @@ def build(model: str | Path | None = None, board_name: str = "icebreaker", out_d
         platform = board.make_platform()
         # debug_verilog: the whole design as Verilog (snn_top.v), not amaranth's placeholder
         prepared = platform.prepare(top, name=TOP, synth_opts=" ".join(board.synth_opts),
-                                    debug_verilog=True)
+                                    script_after_read=BANK_SYNTH_COMMANDS, debug_verilog=True)
         for name, content in prepared.files.items():
             if name.startswith(TOP):
                 target = out / (f"{TOP}.v" if name == f"{TOP}.debug.v" else name)
@@ -414,7 +415,7 @@ def _precision_report(plan: Any, qnet: Any, precision: dict[str, Any]) -> dict[s
     """``report.json`` ``weight_precision``: per layer bits, shift and bank packing; the choice."""
     layers = [{"layer": q.name, "bits": q.weight_bits, "shift": q.weight_shift,
                "pack": getattr(lp, "pack", 1), "field_shift": getattr(lp, "shift", 0),
-               "bias_words": getattr(lp, "bias_words", 0), "clipped": q.saturation.get("weight", 0)}
+               "bias_memories": len(getattr(lp, "bias_banks", ())), "clipped": q.saturation.get("weight", 0)}
               for q, lp in zip(qnet.layers, plan.layers)]
     return {**precision, "layers": layers}
 

@@ -82,13 +82,17 @@ class QuantizedLayer:
         """True for alpha layers, whose current is split into excitatory/inhibitory parts."""
         return self.layer.neuron.kind == "alpha"
 
-    def _magnitude(self, raw: np.ndarray, fmt_max: int) -> np.ndarray:
-        return np.minimum(np.maximum(-raw, 0), fmt_max)
-
     def split(self, fmt: QFormat) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(weight_exc, bias_exc, weight_inh, bias_inh)`` raws: positive parts and magnitudes of negatives."""
-        return (np.maximum(self.weight, 0), np.maximum(self.bias, 0),
-                self._magnitude(self.weight, fmt.max_raw), self._magnitude(self.bias, fmt.max_raw))
+        (w_exc, w_inh), (b_exc, b_inh) = split_raws(self.weight, fmt.max_raw), split_raws(self.bias, fmt.max_raw)
+        return w_exc, b_exc, w_inh, b_inh
+
+
+def split_raws(raw: np.ndarray, max_raw: int) -> tuple[np.ndarray, np.ndarray]:
+    """The alpha split of raws: ``(max(raw, 0), min(max(-raw, 0), max_raw))``, the positive parts
+    (into ``I_exc``) and the magnitudes of the negative ones (into ``I_inh``), clipped to the format."""
+    raw = np.asarray(raw, dtype=np.int64)
+    return np.maximum(raw, 0), np.minimum(np.maximum(-raw, 0), max_raw)
 
 
 @dataclass

@@ -20,21 +20,24 @@ Weights: ``P`` lanes (accumulators) fed by ``P / pack`` banks (layout and
 8-bit packing in ``hw.cores.plan``), so ``P`` neurons accumulate at once; a bank
 placed in SPRAM is reached through the ``ext<k>_addr/_data`` ports, because the
 SPRAM block is shared with other layers and lives in the core; analog inputs use one
-multiplier per lane (iCE40 DSP), spikes only adders.  Items of a group: the bias
-(item 0), then one per input (a spike index, or a nonzero input's index).
+multiplier per lane (iCE40 DSP), spikes only adders.  Items of a group: one per input
+(a spike index, or a nonzero input's index); a group with no inputs issues one empty item
+(a zero term), so its neurons are still updated.  The biases are not in the rows: a bias
+memory per current (``LayerPlan.bias_banks``, one word per neuron) is read as a neuron's
+update is issued, and the bias (``bias << frac_bits`` in the analog layer) is added to its
+exact sum before the rounding.
 Accumulation pipeline, spike layers (``LayerPlan.acc_stage`` = 3): item issue ->
 spike-list read -> weight read -> term register -> accumulate.  Analog layer (4):
 item issue -> nonzero-list read -> input and weight read -> operand registers ->
 product register -> accumulate; the operand and product registers have no reset,
 enable or logic around the ``*``, so synthesis puts them inside the SB_MAC16
-(A_REG/B_REG and its pipeline register) and the DSP runs on the core clock; the bias
-item multiplies the bias by ``1 << frac_bits`` (exactly ``bias << frac_bits``).
+(A_REG/B_REG and its pipeline register) and the DSP runs on the core clock.
 
 Alpha layers (``LayerPlan.split``: inputs ``I_exc``, ``I_inh``): each lane has two
-accumulators fed from the same weight reads; a positive weight's (or bias's) term is
+accumulators fed from the same weight reads; a positive weight's term is
 added to the first, a negative one's subtracted from the second (its magnitude; the
 weight first clipped to ``-max_raw``, as ``hw.quantize`` clips the magnitude), so one
-multiplier a lane still serves both; each current is rounded and saturated on its own
+multiplier a lane still serves both (the biases come split from two bias memories); each current is rounded and saturated on its own
 (the analog layer stores both).  Recurrent layers (``LayerPlan.recurrent``) use the
 second accumulator for ``R``: after a group's input items come the layer's own spikes
 of the previous step (a second read port of its spike list; none in the first step),
@@ -170,11 +173,18 @@ class LayerUnit(wiring.Component):
         m.submodules.state = state_mem = Memory(shape=self.n_states * w, depth=n_out, init=[])
         st_rd, st_wr = state_mem.read_port(), state_mem.write_port()
         obits = _bits(n_out)
-        # 2 banks of entries ``neuron + 1`` (the neuron's weight column, bias in column 0)
+        # 2 banks of entries ``neuron + 1`` (the weight column + 1: the row base is one less)
         spk_mem, spk_wr, n_spk = spike_lists(m, self, n_out)
         par = self.step[0]                          # the bank this command writes (and reads)
         REC = lp.recurrent
-        NC = 2 if (lp.split or REC) else 1          # currents a lane sums (alpha: I_exc, I_inh; R)
+        NC = lp.currents                            # currents a lane sums (alpha: I_exc, I_inh; R)
+        bias_mems = {}                              # current -> bias memory read data
+        for bank in lp.bias_banks:
+            bb = WeightBank(w, bank.depth, self.plan.bank_words(bank) if bank.preload else None)
+            m.submodules[f"bias{bank.lane}"] = bb
+            sel = self.ld_en & (self.ld_bank == bank.index)
+            m.d.comb += [bb.waddr.eq(self.ld_addr), bb.wdata.eq(self.ld_data), bb.we.eq(sel)]
+            bias_mems[bank.lane] = bb
         if analog:
             m.submodules.current = cur_mem = Memory(shape=NC * w, depth=n_out, init=[])
             cur_rd, cur_wr = cur_mem.read_port(), cur_mem.write_port()
@@ -198,66 +208,60 @@ class LayerUnit(wiring.Component):
         scanning = Signal()
         scan = Signal(range(n_in + 1))
 
-        # -- accumulation pipeline: stage s flags v (valid), b (bias item), e (last item) --
+        # -- accumulation pipeline: stage s flags v (valid), f (first item), e (last item) --
         acc_w = lp.acc_width(fmt)
-        NB, SH = lp.bias_words, lp.shift               # bias items per group, weight field shift
+        SH = lp.shift                               # weight field shift
         n_rec = Signal(range(n_out + 1))            # recurrent: own spikes of the previous step
-        item = Signal(range(n_in + (n_out if REC else 0) + P + NB + 1))   # stage 0: 0..NB-1 = bias,
-        # NB+j = item j (then the recurrent items), bubbles
+        item = Signal(range(n_in + (n_out if REC else 0) + P + 1))   # stage 0: item j (inputs, then
+        # the recurrent items), bubbles
         row_base = Signal(range(max(2, lp.bank_depth + lp.row)))
         group = Signal(range(G + 1))
         v = [Signal(name=f"v{s}") for s in range(A + 1)]
-        b = [Signal(name=f"b{s}") for s in range(A + 1)]
+        f = [Signal(name=f"f{s}") for s in range(A + 1)]
         e = [Signal(name=f"e{s}") for s in range(A + 1)]
-        n_all = n_items + n_rec if REC else n_items
-        n_last = n_all + (NB - 1) if NB > 1 else n_all         # the group's last item
-        m.d.comb += [b[0].eq(item < NB), e[0].eq(item == n_last)]
+        # a group's items, at least 1 (``empty``: none, each group issues one zero term); both
+        # registered when the item count is known (start, or PREP's scan end), off the item loop
+        empty = Signal()
+        n_eff = Signal.like(item)
+
+        def set_items(total) -> None:
+            m.d.sync += [n_eff.eq(Mux(total == 0, 1, total)), empty.eq(total == 0)]
+        item_inc = Signal.like(item)                # item + 1 (the counter's and the tests' one add)
+        m.d.comb += item_inc.eq(item + 1)
+        m.d.comb += [f[0].eq(item == 0), e[0].eq(item_inc == n_eff)]
         for s in range(A):
-            m.d.sync += [v[s + 1].eq(v[s]), b[s + 1].eq(b[s]), e[s + 1].eq(e[s])]
+            m.d.sync += [v[s + 1].eq(v[s]), f[s + 1].eq(f[s]), e[s + 1].eq(e[s])]
         if REC:   # r: a recurrent item (own spike list, columns after the inputs, into R)
             r = [Signal(name=f"r{s}") for s in range(A + 1)]
-            m.d.comb += r[0].eq(item >= n_items + NB)
+            m.d.comb += r[0].eq(item >= n_items)
             for s in range(A):
                 m.d.sync += r[s + 1].eq(r[s])
             spk_own = spk_mem.read_port()           # the previous step's bank, beside the next layer's reads
-            m.d.comb += spk_own.addr.eq(Cat((item - NB - n_items)[:obits], ~par))
-        f = b                                       # first item of a group (sets the accumulator)
-        if NB > 1:   # which bias word (item) each stage holds
-            f = [Signal(name=f"f{s}") for s in range(A + 1)]
-            bi = [Signal(range(NB), name=f"bi{s}") for s in range(3)]
-            m.d.comb += [f[0].eq(item == 0), bi[0].eq(item[:len(bi[0])])]
-            for s in range(A):
-                m.d.sync += f[s + 1].eq(f[s])
-            m.d.sync += [bi[1].eq(bi[0]), bi[2].eq(bi[1])]
-        # the lists hold weight columns (input + 1), so stage 1's bank address is one add:
-        # the row base of the item's group plus the bank's base (registered) + the column
+            m.d.comb += spk_own.addr.eq(Cat((item - n_items)[:obits], ~par))
+        # the lists hold weight columns + 1, so stage 1's bank address is one add: the row
+        # base of the item's group plus the bank's base less 1 (registered) + the list entry
         if analog:   # stage 0 reads the nonzero list; stage 1 the input and the weights
-            m.d.comb += nz_rd.addr.eq(item - NB)
+            m.d.comb += nz_rd.addr.eq(item)
             column1 = nz_rd.data
             m.d.comb += self.src_addr.eq(Mux(scanning, scan, column1 - 1))
         else:        # stage 0 reads the spike list; stage 1 the weights
-            m.d.comb += self.src_addr.eq(item - NB)
+            m.d.comb += self.src_addr.eq(item)
             column1 = self.src_data[:_bits(n_in + 1)]
-            if REC:  # own neuron j's recurrent weight at column n_in + j (+ bias words)
+            if REC:  # own neuron j's recurrent weight at column n_in + j
                 column1 = Mux(r[1], spk_own.data + n_in, column1)
-        col = Signal(range(lp.row + 1))
-        if NB > 1:   # bias words at columns 0..NB-1, input j's weights at column NB + j
-            m.d.comb += col.eq(Mux(b[1], bi[1], column1 + (NB - 1)))
-        else:
-            m.d.comb += col.eq(Mux(b[1], 0, column1))
         rbase: dict[int, Signal] = {}
         for bank, (raddr, _) in zip(lp.banks, banks):
             base = bank.base if bank.spram else 0
-            if base not in rbase:
+            if base not in rbase:   # (wraps at row 0, base 0: the entries are >= 1)
                 rbase[base] = Signal(len(raddr), name=f"rbase{base}")
-                m.d.sync += rbase[base].eq(row_base + base)
-            m.d.comb += raddr.eq(rbase[base] + col)
+                m.d.sync += rbase[base].eq(row_base + base - 1)
+            m.d.comb += raddr.eq(rbase[base] + column1)
         if analog:
-            if fmt.frac_bits > w - 2:
-                raise ValueError(f"{fmt}: the bias item multiplies by 1 << frac_bits, which needs "
-                                 f"frac_bits <= width - 2")
-            x2 = Signal(signed(w), reset_less=True)     # DSP B operand register
-            m.d.sync += x2.eq(Mux(b[2], Const(1 << fmt.frac_bits, signed(w)), self.src_data.as_signed()))
+            # DSP B operand register: nothing around it, or synthesis keeps it out of the SB_MAC16
+            # (a Mux to 0 becomes the FF's reset).  An empty PREP needs no zeroing: it means every
+            # input of the sample is 0, so whatever word the empty item reads is 0.
+            x2 = Signal(signed(w), reset_less=True)
+            m.d.sync += x2.eq(self.src_data.as_signed())
 
         bits = w // lp.pack
         accs, nexts = [], []
@@ -265,26 +269,9 @@ class LayerUnit(wiring.Component):
             rdata = banks[k // lp.pack][1]
             if lp.pack == 1:
                 wk = rdata
-            else:   # the lane's field; a weight code goes back left by SH, the bias as it is
+            else:   # the lane's field; a weight code goes back left by SH
                 fld = rdata[(k % lp.pack) * bits:(k % lp.pack + 1) * bits].as_signed()
-                weight = Cat(Const(0, SH), fld).as_signed() if SH else fld
-                if SH == 0 and NB == 1:
-                    wk = fld
-                else:   # bias field: word i // per of the row, field i % per (``LayerPlan``)
-                    i, per = k % lp.pack, lp.pack // NB
-                    bb = w // per
-                    bfld = rdata[(i % per) * bb:(i % per + 1) * bb].as_signed()
-                    wk = Signal(signed(max(len(weight), bb)), name=f"wsel{k}")
-                    with m.If(~b[2]):
-                        m.d.comb += wk.eq(weight)
-                    if NB == 1:
-                        with m.Else():      # the bias, in the field unshifted
-                            m.d.comb += wk.eq(bfld)
-                    else:
-                        with m.Elif(bi[2] == i // per):      # this lane's bias word
-                            m.d.comb += wk.eq(bfld)
-                        with m.Else():                       # another lane's
-                            m.d.comb += wk.eq(0)
+                wk = Cat(Const(0, SH), fld).as_signed() if SH else fld
             neg = None
             if lp.split:   # alpha: a positive weight's term goes to I_exc, a negative one's is
                 # subtracted from I_inh (its magnitude), the weight first clipped to -max_raw as
@@ -306,7 +293,7 @@ class LayerUnit(wiring.Component):
                     neg = neg2
             else:
                 term = Signal(signed(len(wk)), name=f"term{k}")
-                m.d.sync += term.eq(wk)
+                m.d.sync += term.eq(Mux(empty, 0, wk))     # (the FF's reset: no LUT)
                 if neg is not None:
                     neg1 = Signal(name=f"neg{k}_term")
                     m.d.sync += neg1.eq(neg)
@@ -332,6 +319,8 @@ class LayerUnit(wiring.Component):
         load = Signal()                             # a group's sums are complete
         upd_left = Signal(range(P + 1))             # held lanes not issued yet
         o_issue = Signal(range(n_out + 1))
+        o_inc = Signal.like(o_issue)                # o_issue + 1 (the count's and the bias read's add)
+        m.d.comb += o_inc.eq(o_issue + 1)
         m.d.comb += [load.eq(v[A] & e[A]), u0.eq((upd_left != 0) | nstep)]
         holds = [[Signal(signed(acc_w), name=f"hold{k}" + (f"_{c}" if NC > 1 else "")) for c in range(NC)]
                  for k in range(P)] if overlap else accs
@@ -352,7 +341,7 @@ class LayerUnit(wiring.Component):
                         if k + 1 < P:
                             m.d.sync += accs[k][c].eq(accs[k + 1][c])
         with m.If(u0):
-            m.d.sync += o_issue.eq(o_issue + 1)
+            m.d.sync += o_issue.eq(o_inc)
         with m.If(upd_left != 0):
             m.d.sync += upd_left.eq(Mux(o_issue == n_out - 1, 0, upd_left - 1))
         with m.If(load):
@@ -363,13 +352,31 @@ class LayerUnit(wiring.Component):
         u2, o2 = Signal(), Signal.like(o_issue)
         cur2s = []
         u_in, o_in = u0, o_issue                     # what u1 / o1 take: the issue, or its pooled stages
+        o_next = Mux(u0, o_inc, o_issue)             # the neuron issued in the next cycle
         for k in range(lp.pool_stages):   # pooled: the window's max, one register per tree level
             u_d0, o_d0 = Signal(name=f"u_pool{k}"), Signal.like(o_issue, name=f"o_pool{k}")
             m.d.sync += [u_d0.eq(u_in), o_d0.eq(o_in)]
+            o_next = o_in
             u_in, o_in = u_d0, o_d0
-        for c in range(NC):   # each current rounded (analog) and saturated on its own
+        for bb in bias_mems.values():   # read a cycle ahead: the bias of o_in is there with it
+            m.d.comb += bb.raddr.eq(o_next)
+        for c in range(NC):   # each current: its bias added, rounded (analog) and saturated
             held = holds[0][c] if lp.pool == 1 else _max_tree(m, [holds[k][c] for k in range(P)], f"pool{c}")
-            rounded = fmt.hdl_shift_round(held, fmt.frac_bits) if analog else held
+            fold = analog and fmt.frac_bits > 0 and fmt.rounding in ("nearest", "truncate")
+            if c in bias_mems:   # the exact sum: weight terms + bias (<< frac_bits: analog)
+                bias = bias_mems[c].rdata
+                if analog:   # nearest / truncate: (s + (b << f) + half) >> f, one add
+                    low = (1 << (fmt.frac_bits - 1)) if (fold and fmt.rounding == "nearest") else 0
+                    bias = Cat(Const(low, fmt.frac_bits), bias).as_signed()
+                total = Signal(signed(lp.sum_width(fmt)), name=f"sum{c}")
+                m.d.comb += total.eq(held + bias)   # (alpha's I_inh: both are magnitudes)
+                held = total
+            if not analog:
+                rounded = held
+            elif c in bias_mems and fold:
+                rounded = held >> fmt.frac_bits
+            else:
+                rounded = fmt.hdl_shift_round(held, fmt.frac_bits)
             rnd1 = Signal(signed(len(rounded)), name=f"rnd1_{c}")
             cur2 = Signal(signed(w), name=f"cur2_{c}")
             m.d.sync += [rnd1.eq(rounded), cur2.eq(fmt.hdl_fit(rnd1))]
@@ -430,13 +437,13 @@ class LayerUnit(wiring.Component):
                 m.d.sync += n_items.eq(n_items + 1)
 
         # -- control ------------------------------------------------------------
-        # a group's items end at ``win_end``: its items, then bubbles until the held lanes
+        # a group's items end when ``item + 1 == win_end``: its items, then bubbles until the held lanes
         # (overlap) or the accumulators (analog) are free for the next group's sums
         win_end = Signal.like(item)
         if overlap:
-            m.d.comb += win_end.eq(Mux((group == G - 1) | (n_last + 1 >= P), n_last, P - 1))
+            m.d.comb += win_end.eq(Mux((group == G - 1) | (n_eff >= P), n_eff, P))
         else:
-            m.d.comb += win_end.eq(Mux(group == G - 1, n_last, n_last + P - 1))
+            m.d.comb += win_end.eq(Mux(group == G - 1, n_eff, n_eff + P - 1))
         busy_acc = Signal()
         m.d.comb += busy_acc.eq(Cat(*v[1:]).any())
         m.d.sync += self.done.eq(0)
@@ -462,19 +469,23 @@ class LayerUnit(wiring.Component):
                         else:
                             m.d.sync += n_items.eq(self.src_count)
                             if REC:   # the previous step's own spikes (none before the first)
-                                m.d.sync += n_rec.eq(Mux(self.mode == FIRST, 0,
-                                                         Mux(self.t[0], n_spk[0], n_spk[1])))
+                                own = Mux(self.mode == FIRST, 0, Mux(self.t[0], n_spk[0], n_spk[1]))
+                                m.d.sync += n_rec.eq(own)
+                                set_items(self.src_count + own)
+                            else:
+                                set_items(self.src_count)
                             m.next = "ACC"
             if analog:
                 with m.State("SCAN"):
                     m.d.sync += scan.eq(scan + 1)
                     with m.If(scan == n_in - 1):
                         m.next = "SCAN_END"
-                with m.State("SCAN_END"):          # the last input's test
+                with m.State("SCAN_END"):          # the last input's test (listed in this cycle)
+                    set_items(n_items + nz_wr.en)
                     m.next = "ACC"
             with m.State("ACC"):
-                m.d.sync += item.eq(item + 1)
-                with m.If(item == win_end):
+                m.d.sync += item.eq(item_inc)
+                with m.If(item_inc == win_end):
                     m.d.sync += [item.eq(0), group.eq(group + 1), row_base.eq(row_base + lp.row)]
                     with m.If(group == G - 1):
                         m.next = "TAIL"
@@ -495,7 +506,7 @@ class LayerUnit(wiring.Component):
         # the shared SPRAM blocks see 0 from a layer unless it reads weights: the analog
         # layer's STEP (no weights) runs alongside the layers that share its blocks
         # the FSM's outputs as expressions of its state (see the strobes above)
-        m.d.comb += [v[0].eq(fsm.ongoing("ACC") & (item <= n_last)), nstep.eq(fsm.ongoing("NSTEP") if analog else 0)]
+        m.d.comb += [v[0].eq(fsm.ongoing("ACC") & (item < n_eff)), nstep.eq(fsm.ongoing("NSTEP") if analog else 0)]
         if analog:
             m.d.comb += scanning.eq(fsm.ongoing("SCAN"))
         m.d.comb += [active.eq(~fsm.ongoing("IDLE") & (prep if analog else 1)),

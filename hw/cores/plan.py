@@ -8,25 +8,24 @@ the cycle model of the engine (:meth:`NetworkPlan.cycles`) and the resource
 estimate used to refuse designs that do not fit *before* synthesis.
 
 Weight bank layout: lane ``k`` of a layer with ``P`` lanes holds the rows
-``o = g*P + k``; row ``g`` of the bank is ``[bias[o], W[o, 0], ..., W[o, n_in-1]]``
-(raw fixed-point integers), so the bank depth is ``groups * (n_in + 1)``.
+``o = g*P + k``; row ``g`` of the bank is ``[W[o, 0], ..., W[o, n_in-1]]``
+(raw fixed-point integers), so the bank depth is ``groups * n_in``.
 Packing (lossless): when every weight raw of a layer is ``code << shift`` with the
 codes fitting ``16 / pack`` bits (pack 2: 8-bit fields, pack 4: 4-bit fields; the
 smallest such ``shift``), one 16-bit word holds ``pack`` lanes (lane ``pack*b + i``
 in field ``i``, bits ``i*16/pack ..``, of bank ``b``), so 4 memories feed 8 or 16
 lanes; the engine shifts a code back left by ``shift`` before it is added or
-multiplied.  The biases (unshifted) open the row in ``bias_words`` words, the
-fewest (1, 2, ``pack``) whose fields of ``16 * bias_words / pack`` bits hold every
-bias raw of the layer: field ``i`` (lane ``pack*b + i``) is word ``i // L``, bits
-``(i % L) * 16 / L ..`` with ``L = pack / bias_words`` lanes a word (``bias_words`` = 1:
-the bias sits in the lane's own field, as for the trained digits net at 16 or 8 bits),
-so a row is ``[bias words, W[o, 0], ..., W[o, n_in-1]]``, ``n_in + bias_words`` deep.
+multiplied.  Biases live outside the rows, in a bias memory per current
+(:attr:`LayerPlan.bias_banks`: ``n_out`` words, neuron ``o`` at word ``o``; none when
+every bias of that current is 0), read as each neuron's update is issued and added to
+its exact sum before the one rounding (``bias << frac_bits`` for the analog layer).
 Weight precision (``hw.quantize``, 8 or 4 bits) gives such raws by construction.
 Physical memories: one per EBR bank, then the SPRAM blocks.  Banks of different
 layers share an SPRAM block, each at its own ``base``, but never two spike layers
 (they run at the same time, on consecutive steps; the analog layer reads its
 weights only once per sample, alone); the banks of one layer sit in different
-blocks (they are read in the same cycle).  Load address of a bank word: ``index << offset_bits | (base + offset)``.
+blocks (they are read in the same cycle).  Bias memories are always EBR, numbered after
+the weight banks in EBR.  Load address of a bank word: ``index << offset_bits | (base + offset)``.
 """
 
 from __future__ import annotations
@@ -40,6 +39,7 @@ import numpy as np
 from hw.cores.conv_unroll import conv_matrix, pooled_rows
 from hw.encoding import InputEncoder, encoder_for
 from hw.fixed import QFormat
+from hw.quantize import split_raws
 
 __all__ = ["SPRAM_DEPTH", "ebr_blocks", "Bank", "EngineIO", "LayerPlan", "NetworkPlan", "PlanError",
            "plan_network", "plan_quantized"]
@@ -73,6 +73,7 @@ class Bank:
         base: first word inside the physical memory (SPRAM sharing; 0 for EBR).
         spram: placed in SPRAM instead of EBR.
         preload: the bitstream initialises it (EBR only); otherwise the host loads it.
+        bias: a bias memory (``lane`` is then the current it adds to), not a weight bank.
     """
 
     index: int
@@ -82,6 +83,7 @@ class Bank:
     spram: bool = False
     preload: bool = True
     base: int = 0
+    bias: bool = False
 
     @property
     def ebr(self) -> int:
@@ -102,9 +104,8 @@ class LayerPlan:
         count: keep per-neuron spike counts (the output layer).
         pack: lanes per 16-bit bank word (1, 2 or 4; module docstring).
         shift: the bank fields hold ``weight >> shift`` (0 unless packed).
-        bias_words: words at the start of each row holding the biases (1, 2 or ``pack``:
-            the fewest whose ``16 * bias_words / pack``-bit fields hold them).
-        pack_options: ``{pack: (shift, bias_words)}`` the layer's raws allow (pack 1 always).
+        pack_options: ``{pack: shift}`` the layer's weight raws allow (pack 1 always).
+        bias_banks: the layer's bias memories (:meth:`bias_words`), set by the placement.
         neuron_stages: pipeline stages of the neuron datapath (``hw.cores.pipeline``).
         split: the neuron takes an excitatory and an inhibitory current (alpha): every lane
             sums the positive weights into ``inputs[0]`` and the magnitudes of the negative
@@ -140,21 +141,21 @@ class LayerPlan:
     neuron_stages: int = 1
     overlap: bool = False
     shift: int = 0
-    bias_words: int = 1
-    pack_options: dict[int, tuple[int, int]] = field(default_factory=lambda: {1: (0, 1)})
+    pack_options: dict[int, int] = field(default_factory=lambda: {1: 0})
     split: bool = False
     recurrent: bool = False
     pool: int = 1
+    bias_banks: list[Bank] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.pool > 1 and (self.lanes != self.pool ** 2 or self.n_rows % self.lanes):
             raise PlanError(f"layer {self.index}: a {self.pool}x{self.pool}-pooled layer takes "
                             f"{self.pool ** 2} lanes and {self.pool ** 2} rows a neuron")
         if self.pack not in self.pack_options:
-            self.pack_options = {**self.pack_options, **_pack_options(self.weight, self.bias, 16)}
+            self.pack_options = {**self.pack_options, **_pack_options(self.weight, 16)}
         if self.pack not in self.pack_options:
             raise PlanError(f"layer {self.index}: its raws cannot be packed {self.pack} lanes to a word")
-        self.shift, self.bias_words = self.pack_options[self.pack]
+        self.shift = self.pack_options[self.pack]
 
     @property
     def max_pack(self) -> int:
@@ -170,7 +171,7 @@ class LayerPlan:
             while p not in self.pack_options:
                 p //= 2
         self.pack = p
-        self.shift, self.bias_words = self.pack_options[p]
+        self.shift = self.pack_options[p]
 
     @property
     def n_in(self) -> int:
@@ -202,7 +203,8 @@ class LayerPlan:
 
     @property
     def row(self) -> int:
-        return self.n_cols + self.bias_words
+        """Words of a bank row: one per weight column."""
+        return self.n_cols
 
     @property
     def bank_depth(self) -> int:
@@ -213,21 +215,35 @@ class LayerPlan:
         return math.ceil(self.lanes / self.pack)
 
     @property
-    def bias_bits(self) -> int:
-        """Bits of a bias field (16 unpacked)."""
-        return 16 * self.bias_words // self.pack
+    def currents(self) -> int:
+        """Currents a lane sums: 2 for alpha (``I_exc``, ``I_inh``) and recurrent (``R``), else 1."""
+        return 2 if (self.split or self.recurrent) else 1
+
+    def neuron_bias(self) -> np.ndarray:
+        """Raw bias per neuron (``n_out``): a pooled layer's window rows share their neuron's."""
+        return np.asarray(self.bias, dtype=np.int64)[::self.pool * self.pool]
+
+    def bias_words(self, current: int, max_raw: int = (1 << 15) - 1) -> np.ndarray:
+        """Raw words (``n_out``) of the bias memory of current ``current``: the biases (current
+        0); for alpha, the split of ``hw.quantize.split_raws`` (positive biases into ``I_exc``,
+        clipped magnitudes of the negative ones into ``I_inh``); ``R`` has no bias."""
+        b = self.neuron_bias()
+        if self.split:
+            return split_raws(b, max_raw)[current]
+        return b if current == 0 else np.zeros_like(b)
+
+    def biased_currents(self, max_raw: int = (1 << 15) - 1) -> list[int]:
+        """The currents that get a bias memory (some bias of it is not 0)."""
+        return [c for c in range(self.currents) if np.any(self.bias_words(c, max_raw) != 0)]
 
     def lane_words(self, lane: int) -> np.ndarray:
-        """What lane ``lane`` reads, in bank order: per group its bias (column 0, unshifted)
-        and its weights ``>> shift`` (the fields of a packed bank; with ``bias_words`` > 1
-        the columns ``1 .. bias_words - 1`` are 0 here, see :meth:`bank_words`)."""
-        nb = self.bias_words
+        """What lane ``lane`` reads, in bank order: per group its weights ``>> shift`` (the
+        fields of a packed bank)."""
         words = np.zeros((self.groups, self.row), dtype=np.int64)
         for g in range(self.groups):
             o = g * self.lanes + lane
             if o < self.n_rows:
-                words[g, 0] = self.bias[o]
-                words[g, nb:] = self.weight[o] >> self.shift
+                words[g] = self.weight[o] >> self.shift
         return words.reshape(-1)
 
     def bank_words(self, bank: int, width: int = 16) -> np.ndarray:
@@ -236,16 +252,10 @@ class LayerPlan:
             return self.lane_words(bank)
         bits = width // self.pack
         word = np.zeros(self.bank_depth, dtype=np.int64)
-        per = self.pack // self.bias_words          # bias fields a word
-        bb = width // per
         for i in range(self.pack):
             lane = bank * self.pack + i
             if lane < self.lanes:
-                lw = self.lane_words(lane)
-                bias = lw[0::self.row].copy()
-                lw[0::self.row] = 0
-                word |= (lw & ((1 << bits) - 1)) << (i * bits)
-                word[i // per::self.row] |= (bias & ((1 << bb) - 1)) << ((i % per) * bb)
+                word |= (self.lane_words(lane) & ((1 << bits) - 1)) << (i * bits)
         return np.where(word >= 1 << (width - 1), word - (1 << width), word)
 
     @property
@@ -265,8 +275,8 @@ class LayerPlan:
 
         ``items``: spikes in the input list (spike layer ``STEP``) or nonzero inputs
         (analog ``PREP``); the analog ``STEP`` takes no items (one update per neuron).
-        Each group issues its bias and ``items`` items; a group before the last takes
-        ``max(items + 1, P)`` cycles with overlap, else ``items + P``; the last group's
+        Each group issues its ``items`` items (one empty item when there are none); a group
+        before the last takes ``max(items, P)`` cycles with overlap, else ``items + P - 1``; the last group's
         sums reach the accumulators ``acc_stage`` cycles after its last item, then its
         ``n_out - (groups - 1) * P`` lanes are issued.  :meth:`command_split` splits it.
         """
@@ -280,7 +290,7 @@ class LayerPlan:
         if self.analog and not prep:
             return {"accumulate": 0, "update": self.n_out, "overhead": self.command_overhead}
         P = self.lanes
-        n = int(items) + self.bias_words                    # a group's items: biases, inputs
+        n = max(int(items), 1)                              # a group's items (an empty one if none)
         window = max(n, P) if self.overlap else n + P - 1
         scan = self.n_in + 1 if self.analog else 0          # PREP: list the nonzero inputs
         return {"accumulate": (self.groups - 1) * window + n,
@@ -288,18 +298,21 @@ class LayerPlan:
                 "overhead": scan + self.acc_stage + self.command_overhead}
 
     def acc_width(self, fmt: QFormat) -> int:
-        """Bits of an accumulator that holds the exact sum (never wraps): ``n_in`` weight terms
-        of at most ``2**(bits-1) << shift`` in magnitude for fields of ``bits = fmt.width // pack``
-        bits, plus the bias (``2**(bits-1)``, or ``2**(fmt.width-1)`` in its own words), times
-        ``2**(fmt.width-1)`` for the analog layer's products (the bias term ``bias << frac_bits``
-        is smaller), plus the sign."""
+        """Bits of an accumulator that holds the exact sum of the weight terms (never wraps):
+        ``n_cols`` terms of at most ``2**(bits-1) << shift`` in magnitude for fields of
+        ``bits = fmt.width // pack`` bits, times ``2**(fmt.width-1)`` for the analog layer's
+        products, plus the sign (the bias is added at the update, :meth:`sum_width`)."""
         bits = fmt.width // self.pack
-        weight = (1 << (bits - 1)) << self.shift
-        bias = 1 << (fmt.width * self.bias_words // self.pack - 1)
-        total = self.n_cols * weight + bias
+        total = max(1, self.n_cols * ((1 << (bits - 1)) << self.shift))
         if self.analog:
             total <<= fmt.width - 1
         return total.bit_length() + 1
+
+    def sum_width(self, fmt: QFormat) -> int:
+        """Bits of an update's exact sum: the accumulator plus the bias (``bias << frac_bits``
+        for the analog layer)."""
+        bias = fmt.width + (fmt.frac_bits if self.analog else 0)
+        return max(self.acc_width(fmt), bias) + 1
 
 
 class EngineIO:
@@ -369,7 +382,16 @@ class NetworkPlan(EngineIO):
 
     @property
     def banks(self) -> list[Bank]:
-        return [b for layer in self.layers for b in layer.banks]
+        """Every memory the load port writes: the weight banks, then the bias memories."""
+        return ([b for layer in self.layers for b in layer.banks]
+                + [b for layer in self.layers for b in layer.bias_banks])
+
+    def bank_words(self, bank: Bank) -> np.ndarray:
+        """The raw words of ``bank`` (a weight bank or a bias memory), as the load image holds them."""
+        layer = self.layers[bank.layer]
+        if bank.bias:
+            return layer.bias_words(bank.lane, self.fmt.max_raw)
+        return layer.bank_words(bank.lane, self.fmt.width)
 
     @property
     def count_bits(self) -> int:
@@ -411,12 +433,8 @@ class NetworkPlan(EngineIO):
 
     def load_image(self, only_needed: bool = False) -> list[tuple[int, np.ndarray]]:
         """``[(start load address, raw words)]`` for every bank (or only those the bitstream lacks)."""
-        out = []
-        for layer in self.layers:
-            for bank in layer.banks:
-                if not (only_needed and bank.preload):
-                    out.append((self.load_address(bank), layer.bank_words(bank.lane, self.fmt.width)))
-        return out
+        return [(self.load_address(bank), self.bank_words(bank)) for bank in self.banks
+                if not (only_needed and bank.preload)]
 
     # -- resources and cycles --------------------------------------------
     def memory_table(self) -> list[dict[str, Any]]:
@@ -425,7 +443,7 @@ class NetworkPlan(EngineIO):
         w = self.fmt.width
         for layer in self.layers:
             n_states = len(layer.states)
-            ebr = sum(b.ebr for b in layer.banks)
+            ebr = sum(b.ebr for b in layer.banks + layer.bias_banks)
             ebr += ebr_blocks(n_states * w, layer.n_out)                    # state
             lists = 2 if layer.recurrent else 1            # spike list (a copy for its own reads)
             ebr += lists * ebr_blocks(max(1, (layer.n_out - 1).bit_length()), layer.n_out)
@@ -436,6 +454,7 @@ class NetworkPlan(EngineIO):
             ebr += _rom_blocks(layer)                                       # exp tables
             rows.append({"layer": layer.name, "n_in": layer.n_in, "n_out": layer.n_out,
                          "lanes": layer.lanes, "weight_words": layer.n_rows * layer.row,
+                         "bias_words": layer.n_out * len(layer.bias_banks),
                          "ebr": ebr, "spram_banks": sum(b.spram for b in layer.banks),
                          "dsp": (layer.lanes if layer.analog else 0) + _multipliers(layer.neuron)})
         return rows
@@ -662,7 +681,7 @@ def plan_network(
                 raise PlanError(f"layer {i}: recurrent weights must be ({n_out}, {n_out}), got {w_rec.shape}")
             w = np.concatenate([w, w_rec], axis=1)
         b = np.zeros(n_out, dtype=np.int64) if b is None else np.asarray(b, dtype=np.int64)
-        options = _pack_options(w, b, fmt.width) if pack else {1: (0, 1)}
+        options = _pack_options(w, fmt.width) if pack else {1: 0}
         most = max(options)
         # spike layers: packing doubles the lanes the same memories feed; not more for 4 lanes a
         # word (lanes cost logic: accumulators, hold registers; on the UP5K LCs bind first)
@@ -713,13 +732,18 @@ def _place(layers: list[LayerPlan], fmt: QFormat, timesteps: int, name: str, spr
     for layer in layers:
         layer.banks = [Bank(index + k, layer.index, k, layer.bank_depth) for k in range(layer.n_banks)]
         index += layer.n_banks
+    for layer in layers:
+        layer.bias_banks = [Bank(index + k, layer.index, c, layer.n_out, bias=True)
+                            for k, c in enumerate(layer.biased_currents(fmt.max_raw))]
+        index += len(layer.bias_banks)
     plan = NetworkPlan(fmt=fmt, layers=layers, timesteps=timesteps,
                        n_input=int(layers[0].n_in), name=name, encoder=encoder)
     blocks: list[dict[str, Any]] = []          # SPRAM blocks: layers held, words used
     placed: dict[tuple[int, int], tuple[int, int]] = {}   # (layer, lane) -> (block, base)
     if ebr_budget is not None and spram_blocks > 0:
-        for bank in sorted(plan.banks, key=lambda b: -b.depth):
-            if plan.resources()["ebr"] - sum(b.ebr for b in plan.banks if (b.layer, b.lane) in placed) \
+        weight_banks = [b for layer in layers for b in layer.banks]
+        for bank in sorted(weight_banks, key=lambda b: -b.depth):
+            if plan.resources()["ebr"] - sum(b.ebr for b in weight_banks if (b.layer, b.lane) in placed) \
                     <= ebr_budget:
                 break
             # a block holds banks of different layers, but of one spike layer at most: the
@@ -740,7 +764,7 @@ def _place(layers: list[LayerPlan], fmt: QFormat, timesteps: int, name: str, spr
             blocks[i]["used"] += bank.depth
     if preload is None:
         preload = not placed
-    n_ebr = sum(1 for b in plan.banks if (b.layer, b.lane) not in placed)
+    n_ebr = sum(1 for b in plan.banks if b.bias or (b.layer, b.lane) not in placed)
     index = 0
     for layer in layers:
         banks = []
@@ -753,6 +777,10 @@ def _place(layers: list[LayerPlan], fmt: QFormat, timesteps: int, name: str, spr
                 banks.append(Bank(index, b.layer, b.lane, b.depth, preload=preload))
                 index += 1
         layer.banks = banks
+    for layer in layers:   # the bias memories: EBR, after the weight banks in EBR
+        layer.bias_banks = [Bank(index + k, b.layer, b.lane, b.depth, preload=preload, bias=True)
+                            for k, b in enumerate(layer.bias_banks)]
+        index += len(layer.bias_banks)
     return plan
 
 
@@ -789,14 +817,11 @@ def _balance(layers: list[LayerPlan], packable: Sequence[int], keep: int | None 
             layer.set_lanes(default[0], can_pack > 1)
 
 
-def _pack_options(weight: np.ndarray, bias: np.ndarray, width: int) -> dict[int, tuple[int, int]]:
-    """``{pack: (shift, bias_words)}`` for 1 and every packing (2, 4) the raws allow: the
-    weights are ``code << shift`` with codes of ``width // pack`` bits (the smallest such
-    shift); ``bias_words`` the fewest words (1, 2, ``pack``) whose ``width * bias_words / pack``-bit
-    fields hold every bias."""
+def _pack_options(weight: np.ndarray, width: int) -> dict[int, int]:
+    """``{pack: shift}`` for 1 and every packing (2, 4) the raws allow: the weights are
+    ``code << shift`` with codes of ``width // pack`` bits (the smallest such shift)."""
     w = np.asarray(weight, dtype=np.int64).ravel()
-    b = np.asarray(bias, dtype=np.int64).ravel()
-    options = {1: (0, 1)}
+    options = {1: 0}
     for pack in (2, 4):
         bits = width // pack
         lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
@@ -804,9 +829,7 @@ def _pack_options(weight: np.ndarray, bias: np.ndarray, width: int) -> dict[int,
                       if w.size == 0 or (int(w.min()) >> s >= lo and int(w.max()) >> s <= hi)), None)
         if shift is None or np.any(w & ((1 << shift) - 1)):
             break           # codes that do not fit, or raws between them: no tighter packing
-        words = next(nb for nb in (1, 2, 4) if nb == pack or b.size == 0 or bool(np.all(
-            (b >= -(1 << (width * nb // pack - 1))) & (b < (1 << (width * nb // pack - 1))))))
-        options[pack] = (shift, words)
+        options[pack] = shift
     return options
 
 

@@ -20,7 +20,14 @@ from amaranth.lib.wiring import In, Out
 
 from hw.cores.plan import SPRAM_DEPTH
 
-__all__ = ["WeightBank"]
+__all__ = ["WeightBank", "SYNTH_COMMANDS"]
+
+SYNTH_COMMANDS = r"setparam -set COLLISION_X_MASK 1 */t:$memrd_v2 */r:MEMID=\weight_mem %i"
+"""Yosys commands (after ``read_rtlil``, before ``synth_ice40``) for the block-RAM banks: a read of
+a word in the cycle it is written may return anything.  Writes come from the load port, which
+``NetworkCore`` gates off while an inference runs, so no read that is used ever meets a write;
+without this, yosys wraps every EBR bank in collision-bypass logic (16 data and the address in
+flip-flops, a compare and a mux: ~40 FFs and ~40 LUTs a bank, measured on the digits build)."""
 
 
 class WeightBank(wiring.Component):
@@ -61,8 +68,9 @@ class WeightBank(wiring.Component):
                 i_STANDBY=0, i_SLEEP=0, i_POWEROFF=1, o_DATAOUT=dout)
             m.d.comb += self.rdata.eq(dout[:self.width].as_signed())
         else:
-            m.submodules.mem = mem = Memory(shape=signed(self.width), depth=self.depth,
-                                            init=self.init)
+            # (the name is what SYNTH_COMMANDS selects)
+            m.submodules.weight_mem = mem = Memory(shape=signed(self.width), depth=self.depth,
+                                                   init=self.init)
             rd = mem.read_port()
             wr = mem.write_port()
             m.d.comb += [rd.addr.eq(self.raddr), self.rdata.eq(rd.data),

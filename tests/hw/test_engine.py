@@ -17,7 +17,7 @@ from hw.cores.plan import PlanError, plan_quantized
 from hw.fixed import Q8_8
 from hw.ir import Dense, Network
 from hw.quantize import quantize_network
-from sim.tb.engine_cases import (ACCEPTED, RECURRENT, REFUSED, check_against_golden, make_case, neuron,
+from sim.tb.engine_cases import (ACCEPTED, RECURRENT, REFUSED, Case, check_against_golden, make_case, neuron,
                                  run_case, saturated_currents)
 from sw.training.equations import CELL_EQUATIONS
 
@@ -204,3 +204,33 @@ def test_alpha_splits_at_the_format_limit(position: int) -> None:
     rtl = simulate_core(plan, Q8_8.quantize(x), trace=True)
     check_against_golden(plan, qnet, rtl, golden)
     assert 0 < sum(int(ls.sum()) for ls in golden.layer_spikes) < sum(ls.size for ls in golden.layer_spikes)
+
+
+def test_biases_outside_the_rows_and_empty_groups() -> None:
+    """Biases sit in their own memories (none for an unbiased layer); groups with no input
+    items (a blank sample into the analog layer, silent steps into the spike layers) still
+    update every neuron with its bias alone: an alpha layer's negative biases (I_inh), a
+    recurrent layer's bias (not into R), a layer without biases."""
+    rng = np.random.default_rng(5)
+    w0 = rng.normal(0.0, 1.5, (6, 5))
+    b0 = np.array([0.45, -0.4, 0.0, 0.0, 0.3, -1.0])
+    w1 = rng.normal(0.0, 1.0, (4, 6))
+    b1 = np.array([-0.3, 0.2, -127.0, 0.25])            # alpha: negative biases into I_inh
+    w2 = rng.normal(0.0, 2.0, (3, 4))
+    rec = rng.normal(0.0, 1.0, (3, 3))
+    net = Network([Dense("l0", w0, b0, neuron("lif")), Dense("l1", w1, b1, neuron("alpha")),
+                   Dense("l2", w2, np.array([0.7, 0.0, 0.2]), neuron("recurrent_lif"), recurrent_weight=rec),
+                   Dense("l3", rng.normal(0.0, 2.0, (2, 3)), None, neuron("lif"))],
+                  (5,), timesteps=10)
+    qnet = quantize_network(net, Q8_8)
+    plan = plan_quantized(qnet, lanes=[2, 2, 3, 1])
+    assert [[b.lane for b in l.bias_banks] for l in plan.layers] == [[0], [0, 1], [0], []]
+    x = np.zeros((4, 5))          # blank samples first and after a full one (stale input lists)
+    x[1] = [0.9, 0.0, 0.5, 1.0, 0.2]
+    x[3, 3] = 1.0
+    case = Case(qnet, plan, x, load=True)   # the bias memories loaded through the load port
+    rtl, golden = run_case(case)
+    assert golden.layer_spikes[0][:, 0].sum() > 0, "the blank sample's biases made no spike"
+    per_step = golden.layer_spikes[0][:, 0].sum(axis=1)      # silent steps after spiking ones:
+    assert np.any((per_step[2:] == 0) & (per_step[:-2] > 0))  # stale spike-list entries exist
+    check_against_golden(plan, qnet, rtl, golden)

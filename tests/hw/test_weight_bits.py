@@ -115,7 +115,7 @@ def test_golden_follows_the_precision() -> None:
 # -- planner ------------------------------------------------------------------
 
 def _decode(layer, bank, width=16):
-    """Raws lane by lane out of a bank's words: ``{lane: (biases per group, weights per group)}``."""
+    """Raws lane by lane out of a bank's words: ``{lane: weights per group}``."""
     words = layer.bank_words(bank, width) & 0xFFFF
     bits = width // layer.pack
     out = {}
@@ -126,35 +126,39 @@ def _decode(layer, bank, width=16):
         rows = words.reshape(layer.groups, layer.row)
         field = (rows >> (i * bits)) & ((1 << bits) - 1)
         field = np.where(field >= 1 << (bits - 1), field - (1 << bits), field)
-        per = layer.pack // layer.bias_words
-        bb = width // per
-        bias = (rows[:, i // per] >> ((i % per) * bb)) & ((1 << bb) - 1)
-        bias = np.where(bias >= 1 << (bb - 1), bias - (1 << bb), bias)
-        out[lane] = (bias, field[:, layer.bias_words:] << layer.shift)
+        out[lane] = field << layer.shift
     return out
 
 
-@pytest.mark.parametrize("bits, scale, pack, shift, bias_words", [
-    (4, 90.0, 4, 12, 4),          # saturating 4-bit weights, big biases in their own words
-    (4, (-0.03, 0.027), 4, 0, 1), # 4-bit codes unshifted, biases fit a field
-    (8, 90.0, 2, 8, 2),           # 8-bit, shift 8
-    (8, (-0.4, 0.45), 2, 0, 1),   # what 16-bit digits raws do today
-    (4, 90.0, 4, 12, 2),          # biases that fit 8 bits: two 8-bit bias fields a word
+@pytest.mark.parametrize("bits, scale, pack, shift, bias", [
+    (4, 90.0, 4, 12, 60.0),           # saturating 4-bit weights, big biases
+    (4, (-0.03, 0.027), 4, 0, (-0.02, 0.02)),  # 4-bit codes unshifted
+    (8, 90.0, 2, 8, (-0.4, 0.45)),    # 8-bit, shift 8
+    (8, (-0.4, 0.45), 2, 0, (-0.02, 0.02)),    # what 16-bit digits raws do today
+    (4, 90.0, 4, 12, 0.0),            # no biases: no bias memory
 ])
-def test_plan_packs_by_precision(bits, scale, pack, shift, bias_words) -> None:
-    bias = (-0.02, 0.02) if bias_words == 1 else (-0.4, 0.45) if bias_words < pack else 60.0
+def test_plan_packs_by_precision(bits, scale, pack, shift, bias) -> None:
     net = _net([(5, 1.0, 1.0, 16), (7, scale, bias, bits)], 3, 2)
     q = quantize_network(net)
     plan = plan_quantized(q, lanes=[2, 7])
     layer = plan.layers[1]
-    assert (layer.pack, layer.shift, layer.bias_words) == (pack, shift, bias_words)
-    assert layer.row == layer.n_in + bias_words and layer.n_banks == -(-7 // pack)
+    assert (layer.pack, layer.shift) == (pack, shift)
+    assert layer.row == layer.n_in and layer.n_banks == -(-7 // pack)
     for bank in range(layer.n_banks):
-        for lane, (b, w) in _decode(layer, bank).items():
+        for lane, w in _decode(layer, bank).items():
             for g in range(layer.groups):
                 o = g * layer.lanes + lane
                 if o < layer.n_out:
-                    assert b[g] == q.layers[1].bias[o] and np.array_equal(w[g], q.layers[1].weight[o])
+                    assert np.array_equal(w[g], q.layers[1].weight[o])
+    # the biases: one memory, neuron o at word o, in the load image at its own address
+    biased = bool(np.any(q.layers[1].bias != 0))
+    assert len(layer.bias_banks) == int(biased)
+    if biased:
+        bank = layer.bias_banks[0]
+        assert bank.bias and not bank.spram and bank.depth == layer.n_out
+        np.testing.assert_array_equal(plan.bank_words(bank), q.layers[1].bias)
+        image = dict(plan.load_image())
+        np.testing.assert_array_equal(image[plan.load_address(bank)], q.layers[1].bias)
     # 16-bit raws of the same net pack only where they are the same raws (lossless only)
     assert plan_quantized(quantize_network(set_weight_bits(net, 16)), lanes=[2, 7]).layers[1].pack \
         == (pack if isinstance(scale, tuple) else 1)
@@ -167,19 +171,19 @@ ENGINE = {
     # output 4-bit shift > 0 with biases in the fields
     "4sat-8sat-4shift": dict(specs=[(6, 90.0, 60.0, 4), (7, 90.0, 60.0, 8), (4, 1.0, (-0.02, 0.02), 4)],
                              n_input=9, lanes=[4, 5, 3], overlap=[False, True, False], load=True,
-                             expect=[(4, 12, 4), (2, 8, 2), (4, 7, 1)]),
+                             expect=[(4, 12), (2, 8), (4, 7)]),
     # analog 4-bit shift 0 (big biases in their words), spike 4-bit saturating without overlap,
     # 2 banks; an 8-bit output layer with shift 0
     "4plain-4sat-8plain": dict(specs=[(5, (-0.03, 0.027), 60.0, 4), (6, 90.0, 60.0, 4),
                                       (3, (-0.4, 0.45), (-0.4, 0.45), 8)],
                                n_input=7, lanes=[3, 6, 2], overlap=[False, False, True], load=False,
-                               expect=[(4, 0, 4), (4, 12, 4), (2, 0, 1)]),
+                               expect=[(4, 0), (4, 12), (2, 0)]),
     # 8-bit saturating analog layer (2 lanes a word, bias words) into a 4-bit spike layer (two
     # 8-bit bias fields a word), then a 4-bit output layer with shift 0 and its biases in the fields
     "8sat-4sat-4plain": dict(specs=[(8, 90.0, 60.0, 8), (5, 60.0, (-0.4, 0.45), 4),
                                     (3, (-0.03, 0.027), (-0.02, 0.027), 4)],
                              n_input=6, lanes=[8, 5, 3], overlap=[False, True, True], load=True,
-                             expect=[(2, 8, 2), (4, 12, 2), (4, 0, 1)], kind="if"),
+                             expect=[(2, 8), (4, 12), (4, 0)], kind="if"),
 }
 
 
@@ -189,7 +193,8 @@ def test_engine_equals_golden_narrow_weights(name) -> None:
     net = _net(c["specs"], c["n_input"], 11, kind=c.get("kind", "lif"))
     qnet = quantize_network(net)
     plan = plan_quantized(qnet, lanes=c["lanes"], overlap=c["overlap"])
-    assert [(l.pack, l.shift, l.bias_words) for l in plan.layers] == c["expect"]
+    assert [(l.pack, l.shift) for l in plan.layers] == c["expect"]
+    assert all(len(l.bias_banks) == 1 for l in plan.layers)
     case = Case(qnet, plan, _inputs(c["n_input"], 11), load=c["load"])
     rtl, golden = run_case(case)
     sat = saturated_currents(qnet, case.x, golden)

@@ -95,7 +95,7 @@ def test_spram_backdoor_image_is_the_load_image():
     assert sorted(images) == sorted(plan.spram_blocks)
     words = {(plan.load_address(b) >> plan.offset_bits, a): w for b in plan.banks if b.spram
              for a, w in zip(range(b.base, b.base + b.depth),
-                             plan.layers[b.layer].bank_words(b.lane, plan.fmt.width).tolist())}
+                             plan.bank_words(b).tolist())}
     assert {(i, a): w for i, img in images.items() for a, w in img.items()} == \
         {k: w & 0xFFFF for k, w in words.items()}
     bad = spram_images(plan, corrupt=(3, 0x0100))
@@ -112,7 +112,7 @@ def test_uart_frames_carry_the_loaded_banks_outside_spram():
 
     plan = get_board("icebreaker").plan(quantize_network(load_default_model(), Q8_8))
     frames = uart_load_frames(plan)
-    wanted = [(plan.load_address(b), plan.layers[b.layer].bank_words(b.lane, plan.fmt.width))
+    wanted = [(plan.load_address(b), plan.bank_words(b))
               for b in plan.banks if not b.preload and not b.spram]
     assert wanted, "the default plan loads some EBR lanes (else this test lost its point)"
     assert [a for a, _ in frames] == [a for a, _ in wanted]
@@ -186,17 +186,35 @@ def test_digits_netlist_equals_golden_on_20_images(digits_build, digits_images, 
 @pytest.mark.rtl
 @pytest.mark.slow
 def test_digits_netlist_with_a_wrong_weight_differs(digits_build, digits_images, tmp_path):
-    """One SPRAM weight word changed in the backdoor image: the comparison must catch it."""
+    """One SPRAM weight word changed in the backdoor image: the comparison must catch it, and the
+    netlist then equals the golden model of that one changed weight."""
     from hw.models import load_default_model
 
+    import copy
+
     net = load_default_model()
-    qnet, _, _ = rebuild_plan(net, digits_build)
+    qnet, plan, _ = rebuild_plan(net, digits_build)
     x = digits_images[0][:1]
     golden = run_golden(qnet, x, progress=False)
-    # word 0 of the first SPRAM image packs the biases of neurons 0 and 1 of layer fcs.0;
-    # bit 14 moves neuron 1's bias from 18 to 82 raw, which changes image 0's spike counts
-    result = run_netlist(digits_build, net, x, sim_dir=tmp_path / "sim", corrupt=(0, 0x4000))
+    # the first SPRAM image is layer 0's bank 0 (lanes 0 and 1 in the low / high byte of a word),
+    # row 0 = neurons 0 and 1, one word per pixel: flip the sign bit of neuron 1's weight of a
+    # bright pixel, the first whose flip changes image 0's golden spike counts
+    first = plan.layers[0]
+    bank = first.banks[0]
+    assert bank.spram and bank.base == 0 and first.pack == 2 and first.shift == 0
+    assert plan.load_image(only_needed=True)[0][0] == plan.load_address(bank)
+    for col in np.argsort(-x[0], kind="stable"):
+        wrong = copy.deepcopy(qnet)
+        w = wrong.layers[0].weight
+        w[1, col] = ((int(w[1, col]) & 0xFF) ^ 0x80) - (256 if ((int(w[1, col]) & 0xFF) ^ 0x80) >= 128 else 0)
+        expect = run_golden(wrong, x, progress=False)
+        if not np.array_equal(expect.spike_counts, golden.spike_counts):
+            break
+    else:
+        raise AssertionError("no single sign flip changes the counts: the test lost its point")
+    result = run_netlist(digits_build, net, x, sim_dir=tmp_path / "sim", corrupt=(int(col), 0x8000))
     assert not np.array_equal(result.spike_counts, golden.spike_counts)
+    np.testing.assert_array_equal(result.spike_counts, expect.spike_counts)   # exactly that weight
 
 
 @pytest.mark.rtl
