@@ -54,8 +54,13 @@ ACTIVITY_SAMPLES = 100
 
 PNR_SEED_TRIES = 3
 """Placement seeds tried (``--seed``, then the next ones) when nextpnr's router gets stuck
-(``hw.toolchain.RouterWatch``) or a path group misses the clock (the last seed's result is
-what the sign-off judges); each try is recorded in ``report.json`` ``pnr_seeds``."""
+(``hw.toolchain.RouterWatch``), its placer cannot legalise a design that fits the LCs, or a
+path group misses the clock (the last seed's result is what the sign-off judges); each try is
+recorded in ``report.json`` ``pnr_seeds``."""
+
+LEGALISATION_FAILURES = ("Unable to find legal placement", "failed to place chain")
+"""nextpnr's messages when its placer gives up on a design whose cells fit the device (near
+the LC limit, e.g. 1045 of the HX1K's 1280: seeds 1 to 7 fail, seed 8 places it)."""
 """Samples the golden model runs to measure spike activity for the cycles/inference estimate."""
 STAGES = ("load model", "quantize + plan", "generate Verilog", "synthesize (yosys)",
           "place & route (nextpnr)", "timing sign-off", "pack bitstream (icepack)", "report")
@@ -209,6 +214,19 @@ def _yosys_cells(log: str) -> dict[str, int]:
     return cells
 
 
+def _legalisation_failed(log: Path, budget: int) -> int | None:
+    """The packed LCs when nextpnr's placer gave up on a design that fits ``budget`` LCs
+    (:data:`LEGALISATION_FAILURES`), else ``None``."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return None
+    lcs = _placed_lcs(log)
+    if lcs is None or lcs > budget or not any(msg in text for msg in LEGALISATION_FAILURES):
+        return None
+    return lcs
+
+
 def _placed_lcs(log: Path) -> int | None:
     """Logic cells nextpnr needed (``ICESTORM_LC: 1679/ 1280``: LUTs and the flip-flops that do
     not pair with one), from its log; ``None`` when it did not get that far."""
@@ -316,6 +334,18 @@ def build(model: str | Path | None = None, board_name: str = "icebreaker", out_d
                               + ("trying the next seed" if attempt + 1 < PNR_SEED_TRIES else "giving up"),
                               flush=True)
                     continue
+                except toolchain.ToolchainError:
+                    lcs = _legalisation_failed(out / "pnr.log", board.budget.lcs)
+                    if lcs is None:
+                        raise
+                    reason = (f"placer could not legalise {lcs} of {board.budget.lcs} LCs "
+                              f"({lcs / board.budget.lcs:.0%})")
+                    pnr_seeds.append({"seed": seed + attempt, "result": reason})
+                    if not quiet:
+                        print(f"  nextpnr seed {seed + attempt}: {reason}; "
+                              + ("trying the next seed" if attempt + 1 < PNR_SEED_TRIES else "giving up"),
+                              flush=True)
+                    continue
                 placed = sign_off(out, f_mhz, allow_timing_fail=True)
                 if placed.timing_met or allow_timing_fail or attempt + 1 == PNR_SEED_TRIES:
                     pnr_seeds.append({"seed": seed + attempt, "result": "routed"})
@@ -328,9 +358,9 @@ def build(model: str | Path | None = None, board_name: str = "icebreaker", out_d
             else:
                 tries = "; ".join(f"seed {t['seed']}: {t['result']}" for t in pnr_seeds)
                 raise BuildError(
-                    f"place & route failed ({tries}); the design is too crowded to route: "
+                    f"place & route failed ({tries}); the design is too crowded to place and route: "
                     + (f"use fewer stream bits a clock (--sc-bits-per-cycle, now {plan.bits_per_cycle})"
-                       if plan.arith == "sc" else
+                       if getattr(plan, "arith", "q8.8") == "sc" else
                        f"use fewer lanes (--lanes, now {','.join(str(l.lanes) for l in plan.layers)})")
                     + " or other seeds (--seed)")
         except toolchain.ToolchainError as err:
