@@ -167,19 +167,19 @@ def test_plan_packs_by_precision(bits, scale, pack, shift, bias) -> None:
 # -- engine vs golden -------------------------------------------------------------
 
 ENGINE = {
-    # analog 4-bit shift 12 (saturating, bias words); spike 8-bit shift 8 (bias words, overlap);
-    # output 4-bit shift > 0 with biases in the fields
+    # analog 4-bit shift 12 (saturating, big biases); spike 8-bit shift 8 (big biases, overlap);
+    # output 4-bit shift > 0 with small biases
     "4sat-8sat-4shift": dict(specs=[(6, 90.0, 60.0, 4), (7, 90.0, 60.0, 8), (4, 1.0, (-0.02, 0.02), 4)],
                              n_input=9, lanes=[4, 5, 3], overlap=[False, True, False], load=True,
                              expect=[(4, 12), (2, 8), (4, 7)]),
-    # analog 4-bit shift 0 (big biases in their words), spike 4-bit saturating without overlap,
+    # analog 4-bit shift 0 (big biases), spike 4-bit saturating without overlap,
     # 2 banks; an 8-bit output layer with shift 0
     "4plain-4sat-8plain": dict(specs=[(5, (-0.03, 0.027), 60.0, 4), (6, 90.0, 60.0, 4),
                                       (3, (-0.4, 0.45), (-0.4, 0.45), 8)],
                                n_input=7, lanes=[3, 6, 2], overlap=[False, False, True], load=False,
                                expect=[(4, 0), (4, 12), (2, 0)]),
-    # 8-bit saturating analog layer (2 lanes a word, bias words) into a 4-bit spike layer (two
-    # 8-bit bias fields a word), then a 4-bit output layer with shift 0 and its biases in the fields
+    # 8-bit saturating analog layer (2 lanes a word, big biases) into a 4-bit spike layer (small
+    # biases), then a 4-bit output layer with shift 0 and small biases
     "8sat-4sat-4plain": dict(specs=[(8, 90.0, 60.0, 8), (5, 60.0, (-0.4, 0.45), 4),
                                     (3, (-0.03, 0.027), (-0.02, 0.027), 4)],
                              n_input=6, lanes=[8, 5, 3], overlap=[False, True, True], load=True,
