@@ -37,8 +37,8 @@ Alpha layers (``LayerPlan.split``: inputs ``I_exc``, ``I_inh``): each lane has t
 accumulators fed from the same weight reads; a positive weight's term is
 added to the first, a negative one's subtracted from the second (its magnitude; the
 weight first clipped to ``-max_raw``, as ``hw.quantize`` clips the magnitude), so one
-multiplier a lane still serves both (the biases come split from two bias memories); each current is rounded and saturated on its own
-(the analog layer stores both).  Recurrent layers (``LayerPlan.recurrent``) use the
+multiplier a lane still serves both (the biases come split from two bias memories); each
+current is rounded and saturated on its own (the analog layer stores both).  Recurrent layers (``LayerPlan.recurrent``) use the
 second accumulator for ``R``: after a group's input items come the layer's own spikes
 of the previous step (a second read port of its spike list; none in the first step),
 whose weights sit in the row after the inputs'.
@@ -150,6 +150,16 @@ class LayerUnit(wiring.Component):
         self.spike_index = Signal(_bits(lp.n_out), name="spike_index")
         self.step = Signal(range(plan.timesteps + 1), name="step")   # ``t`` of the running command
 
+    def _ebr_bank(self, m: Module, name: str, bank) -> WeightBank:
+        """A block-RAM bank (weights or biases) as submodule ``name``, on the shared load port;
+        its bitstream contents when ``bank.preload``."""
+        plan = self.plan
+        wb = WeightBank(plan.fmt.width, bank.depth, plan.bank_words(bank) if bank.preload else None)
+        m.submodules[name] = wb
+        m.d.comb += [wb.waddr.eq(self.ld_addr), wb.wdata.eq(self.ld_data),
+                     wb.we.eq(self.ld_en & (self.ld_bank == bank.index))]
+        return wb
+
     def elaborate(self, platform) -> Module:  # noqa: C901 - one FSM, read top-down
         m = Module()
         lp, fmt = self.layer, self.plan.fmt
@@ -165,10 +175,7 @@ class LayerUnit(wiring.Component):
                 m.d.comb += getattr(self, f"ext{bank.lane}_addr").eq(Mux(active, addr, 0))
                 banks.append((addr, getattr(self, f"ext{bank.lane}_data")))
                 continue
-            wb = WeightBank(w, bank.depth, lp.bank_words(bank.lane, w) if bank.preload else None)
-            m.submodules[f"bank{bank.lane}"] = wb
-            sel = self.ld_en & (self.ld_bank == bank.index)
-            m.d.comb += [wb.waddr.eq(self.ld_addr), wb.wdata.eq(self.ld_data), wb.we.eq(sel)]
+            wb = self._ebr_bank(m, f"bank{bank.lane}", bank)
             banks.append((wb.raddr, wb.rdata))
         m.submodules.state = state_mem = Memory(shape=self.n_states * w, depth=n_out, init=[])
         st_rd, st_wr = state_mem.read_port(), state_mem.write_port()
@@ -178,13 +185,8 @@ class LayerUnit(wiring.Component):
         par = self.step[0]                          # the bank this command writes (and reads)
         REC = lp.recurrent
         NC = lp.currents                            # currents a lane sums (alpha: I_exc, I_inh; R)
-        bias_mems = {}                              # current -> bias memory read data
-        for bank in lp.bias_banks:
-            bb = WeightBank(w, bank.depth, self.plan.bank_words(bank) if bank.preload else None)
-            m.submodules[f"bias{bank.lane}"] = bb
-            sel = self.ld_en & (self.ld_bank == bank.index)
-            m.d.comb += [bb.waddr.eq(self.ld_addr), bb.wdata.eq(self.ld_data), bb.we.eq(sel)]
-            bias_mems[bank.lane] = bb
+        # current -> its bias memory
+        bias_mems = {bank.lane: self._ebr_bank(m, f"bias{bank.lane}", bank) for bank in lp.bias_banks}
         if analog:
             m.submodules.current = cur_mem = Memory(shape=NC * w, depth=n_out, init=[])
             cur_rd, cur_wr = cur_mem.read_port(), cur_mem.write_port()
@@ -360,12 +362,13 @@ class LayerUnit(wiring.Component):
             u_in, o_in = u_d0, o_d0
         for bb in bias_mems.values():   # read a cycle ahead: the bias of o_in is there with it
             m.d.comb += bb.raddr.eq(o_next)
+        # nearest / truncate rounding: (s + (b << f) + half) >> f, the bias and the half in one add
+        fold = analog and fmt.frac_bits > 0 and fmt.rounding in ("nearest", "truncate")
         for c in range(NC):   # each current: its bias added, rounded (analog) and saturated
             held = holds[0][c] if lp.pool == 1 else _max_tree(m, [holds[k][c] for k in range(P)], f"pool{c}")
-            fold = analog and fmt.frac_bits > 0 and fmt.rounding in ("nearest", "truncate")
             if c in bias_mems:   # the exact sum: weight terms + bias (<< frac_bits: analog)
                 bias = bias_mems[c].rdata
-                if analog:   # nearest / truncate: (s + (b << f) + half) >> f, one add
+                if analog:
                     low = (1 << (fmt.frac_bits - 1)) if (fold and fmt.rounding == "nearest") else 0
                     bias = Cat(Const(low, fmt.frac_bits), bias).as_signed()
                 total = Signal(signed(lp.sum_width(fmt)), name=f"sum{c}")
