@@ -324,37 +324,32 @@ def build(model: str | Path | None = None, board_name: str = "icebreaker", out_d
                         "--pcf", f"{TOP}.pcf", "--asc", f"{TOP}.asc", "--freq", f"{f_mhz:g}",
                         "--seed", str(seed + attempt), "--report", "pnr_report.json", "--log", "pnr.log",
                         "--timing-allow-fail", "--router", "router2", "-q"]
-                try:
-                    toolchain.run_nextpnr_ice40(args, cwd=out, progress=line)
-                except toolchain.ToolStalled as err:
-                    reason = str(err).split(": ", 1)[-1].split(" (in ")[0]
+                def failed_try(reason: str) -> None:
+                    """Record this seed's failure in ``pnr_seeds`` and say what comes next."""
                     pnr_seeds.append({"seed": seed + attempt, "result": reason})
                     if not quiet:
                         print(f"  nextpnr seed {seed + attempt}: {reason}; "
                               + ("trying the next seed" if attempt + 1 < PNR_SEED_TRIES else "giving up"),
                               flush=True)
+
+                try:
+                    toolchain.run_nextpnr_ice40(args, cwd=out, progress=line)
+                except toolchain.ToolStalled as err:
+                    failed_try(str(err).split(": ", 1)[-1].split(" (in ")[0])
                     continue
                 except toolchain.ToolchainError:
                     lcs = _legalisation_failed(out / "pnr.log", board.budget.lcs)
                     if lcs is None:
                         raise
-                    reason = (f"placer could not legalise {lcs} of {board.budget.lcs} LCs "
-                              f"({lcs / board.budget.lcs:.0%})")
-                    pnr_seeds.append({"seed": seed + attempt, "result": reason})
-                    if not quiet:
-                        print(f"  nextpnr seed {seed + attempt}: {reason}; "
-                              + ("trying the next seed" if attempt + 1 < PNR_SEED_TRIES else "giving up"),
-                              flush=True)
+                    failed_try(f"placer could not legalise {lcs} of {board.budget.lcs} LCs "
+                               f"({lcs / board.budget.lcs:.0%})")
                     continue
                 placed = sign_off(out, f_mhz, allow_timing_fail=True)
                 if placed.timing_met or allow_timing_fail or attempt + 1 == PNR_SEED_TRIES:
                     pnr_seeds.append({"seed": seed + attempt, "result": "routed"})
                     break
                 # placement noise: another seed often closes a path group that missed by a little
-                reason = f"timing missed (worst group {placed.fmax_mhz:.2f} MHz)"
-                pnr_seeds.append({"seed": seed + attempt, "result": reason})
-                if not quiet:
-                    print(f"  nextpnr seed {seed + attempt}: {reason}; trying the next seed", flush=True)
+                failed_try(f"timing missed (worst group {placed.fmax_mhz:.2f} MHz)")   # never the last try
             else:
                 tries = "; ".join(f"seed {t['seed']}: {t['result']}" for t in pnr_seeds)
                 raise BuildError(
