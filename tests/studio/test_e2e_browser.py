@@ -6,12 +6,8 @@ stop it, see ``stopped``, overlay it, and save a screenshot under tmp_path.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from playwright.sync_api import expect, sync_playwright
-
-from .conftest import ARGS, CHROMIUM
+from playwright.sync_api import expect
 
 
 # Pixels of the train-loss stroke (#1f77b4) on the loss chart's canvas.
@@ -26,18 +22,13 @@ COUNT_STROKE_PIXELS = """(sel) => {
 
 
 @pytest.fixture
-def page():
-    assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install -y chromium"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-            errors: list[str] = []
-            pg.on("pageerror", lambda exc: errors.append(str(exc)))
-            pg.errors = errors  # type: ignore[attr-defined]
-            yield pg
-        finally:
-            browser.close()
+def page(browser):
+    """A page of the ``browser`` fixture (``tests/studio/conftest.py``) that collects page errors."""
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.errors = errors  # type: ignore[attr-defined]
+    yield pg
 
 
 def test_train_watch_stop_in_chromium(make_server, page, tmp_path):
