@@ -100,6 +100,11 @@ class Board:
         default_model: the built-in model (``hw.models.BUILTIN``) ``python -m hw.build
             --board NAME`` builds without ``--model``: ``digits`` (64-128-128-10), or
             ``digits-small`` (64-32-10) where the digits weights do not fit.
+        lc_bound: the device runs out of logic cells long before block RAM (the iCEstick's
+            HX1K: 1280 LCs, 16 EBR), so the build trades one for the other: every memory goes
+            in block RAM, however small (yosys would build the small ones from LUTs and
+            flip-flops), and a plan whose weights are all in the bitstream gets no ``'W'`` load
+            command (``HostInterface(weight_writes=False)``: answered ``'?'``).
     """
 
     name: str
@@ -121,6 +126,7 @@ class Board:
     notes: str = ""
     default_model: str = "digits"
     synth_opts: tuple[str, ...] = field(default_factory=tuple)
+    lc_bound: bool = False
 
     @property
     def has_dsp(self) -> bool:
@@ -141,11 +147,13 @@ class Board:
         are large), spike layers 4 banks (8 lanes when the weights pack into 8 bits);
         weight banks move to SPRAM, largest first, while block RAM is short.  A first layer
         whose banks are deeper than an SPRAM block (MNIST's 784 pixels) gets more lanes, up to
-        the DSPs the neurons leave.
+        the DSPs the neurons leave.  On an LC-bound board (:attr:`lc_bound`) every layer gets one
+        bank: a lane costs LCs the device does not have.
         """
         from hw.cores.plan import plan_quantized
 
-        return plan_quantized(qnet, lanes=lanes, analog_lanes=4 if self.has_dsp else 1, spike_lanes=4,
+        return plan_quantized(qnet, lanes=lanes, analog_lanes=4 if self.has_dsp else 1,
+                              spike_lanes=1 if self.lc_bound else 4,
                               spram_blocks=self.budget.spram, ebr_budget=self.budget.ebr,
                               dsp_budget=self.budget.dsp if self.has_dsp else None)
 

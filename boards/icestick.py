@@ -16,7 +16,8 @@ BOARD = Board(
     clock_source="pll_core", clock_resource="clk12", clock_hz=12e6, target_hz=36e6,
     baud=3_000_000,
     flash_bytes=4 << 20, flash_offset=1 << 20,
-    default_model="digits-small",   # the 64-128-128-10 weights need 81 EBR (no SPRAM here)
+    default_model="digits-tiny",    # 64 -> 10 IF, rate-encoded on chip: the LCs hold no larger engine
+    lc_bound=True,                  # 1280 LCs against 16 mostly idle EBR
     notes="UART is the FTDI's second channel (/dev/ttyUSB1 on Linux) at 3 Mbaud. "
           "Only small networks fit.",
 )

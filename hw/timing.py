@@ -27,7 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PathGroup", "TimingReport", "parse_timing", "load_timing", "dsp_registers", "ASYNC"]
+__all__ = ["PathGroup", "TimingReport", "parse_timing", "load_timing", "dsp_registers", "idle_write_clocks",
+           "ASYNC"]
 
 ASYNC = "<async>"
 """nextpnr's name for a path end that is a pin (no clock)."""
@@ -89,6 +90,8 @@ class TimingReport:
         foreign_clocks: clocks other than the core clock (each one is a failure).
         problems: failures that are not a single group (a foreign clock with no paths,
             a core clock missing from the report).
+        idle_clocks: constant-net clocks that time nothing and clock only the write ports of
+            read-only block RAMs (:func:`idle_write_clocks`; not failures).
     """
 
     core_clock: str
@@ -96,6 +99,7 @@ class TimingReport:
     groups: list[PathGroup]
     foreign_clocks: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    idle_clocks: list[str] = field(default_factory=list)
 
     @property
     def timing_met(self) -> bool:
@@ -114,7 +118,8 @@ class TimingReport:
         return {"core_clock": self.core_clock, "target_mhz": round(self.target_mhz, 3),
                 "fmax_mhz": round(self.fmax_mhz, 2), "timing_met": self.timing_met,
                 "groups": [g.to_dict() for g in self.groups],
-                "foreign_clocks": list(self.foreign_clocks), "problems": list(self.problems)}
+                "foreign_clocks": list(self.foreign_clocks), "problems": list(self.problems),
+                "idle_clocks": list(self.idle_clocks)}
 
     def table(self) -> str:
         """One line per group: delay, Fmax, required period, verdict."""
@@ -176,8 +181,12 @@ def _path_info(path: list[dict[str, Any]]) -> tuple[float, str | None, str | Non
     return delay, start, end, sources
 
 
+def _is_constant_net(clock: str) -> bool:
+    return "PACKER_GND" in clock or "PACKER_VCC" in clock or "$glb_clk" in clock
+
+
 def _foreign_problem(clock: str) -> str:
-    if "PACKER_GND" in clock or "PACKER_VCC" in clock or "$glb_clk" in clock:
+    if _is_constant_net(clock):
         return (f"'{clock}' is a constant net used as a clock: some block (SB_MAC16, RAM) has its "
                 "clock input tied to a constant, so nextpnr times the paths into it and out of it "
                 "separately and never the whole path through it against the core clock; register "
@@ -187,7 +196,7 @@ def _foreign_problem(clock: str) -> str:
 
 
 def parse_timing(report: dict[str, Any], log: str = "", *, core_clock: str = "clk",
-                 target_mhz: float) -> TimingReport:
+                 target_mhz: float, idle_constant_clocks: bool = False) -> TimingReport:
     """Judge every path group of a nextpnr run.
 
     Parameters:
@@ -195,6 +204,9 @@ def parse_timing(report: dict[str, Any], log: str = "", *, core_clock: str = "cl
         log: nextpnr's log text (the last timing summary in it is used; may be empty).
         core_clock: the net name of the design's clock.
         target_mhz: the frequency the core clock runs at.
+        idle_constant_clocks: the netlist's only clock pins tied to a constant are write clocks
+            of read-only block RAMs (:func:`idle_write_clocks`): a constant-net clock that is in
+            no path group is then no failure (it is listed in ``idle_clocks``).
     """
     if target_mhz <= 0:
         raise ValueError(f"target_mhz must be > 0, got {target_mhz}")
@@ -223,7 +235,9 @@ def parse_timing(report: dict[str, Any], log: str = "", *, core_clock: str = "cl
     clocks = set(fmax) | set(_NO_PATHS.findall(log))
     for a, b in found:
         clocks.update(c for c in (_clock_of(a), _clock_of(b)) if c is not None)
-    foreign = sorted(c for c in clocks if c != core_clock)
+    in_paths = {c for a, b in found for c in (_clock_of(a), _clock_of(b))}
+    idle = sorted(c for c in clocks if idle_constant_clocks and _is_constant_net(c) and c not in in_paths)
+    foreign = sorted(c for c in clocks if c != core_clock and c not in idle)
 
     groups = []
     for (a, b), (delay, start, end, sources) in found.items():
@@ -254,17 +268,45 @@ def parse_timing(report: dict[str, Any], log: str = "", *, core_clock: str = "cl
     if core_clock not in clocks:
         problems.append(f"the core clock '{core_clock}' is not in nextpnr's report "
                         f"(clocks: {', '.join(sorted(clocks)) or 'none'})")
-    return TimingReport(core_clock, float(target_mhz), groups, foreign, problems)
+    return TimingReport(core_clock, float(target_mhz), groups, foreign, problems, idle)
 
 
 def load_timing(build_dir: str | Path, *, core_clock: str = "clk", target_mhz: float,
-                report: str = "pnr_report.json", log: str = "pnr.log") -> TimingReport:
-    """:func:`parse_timing` on the files nextpnr wrote into ``build_dir``."""
+                report: str = "pnr_report.json", log: str = "pnr.log",
+                netlist_file: str = "snn_top.json") -> TimingReport:
+    """:func:`parse_timing` on the files nextpnr wrote into ``build_dir`` (and yosys's netlist
+    ``netlist_file``, for :func:`idle_write_clocks`)."""
     build_dir = Path(build_dir)
     data = json.loads((build_dir / report).read_text())
     log_path = build_dir / log
     text = log_path.read_text(errors="replace") if log_path.exists() else ""
-    return parse_timing(data, text, core_clock=core_clock, target_mhz=target_mhz)
+    netlist = build_dir / netlist_file
+    idle = netlist.exists() and idle_write_clocks(json.loads(netlist.read_text()))
+    return parse_timing(data, text, core_clock=core_clock, target_mhz=target_mhz, idle_constant_clocks=idle)
+
+
+CLOCK_PINS = {"SB_RAM40_4K": ("RCLK", "WCLK"), "SB_RAM40_4KNR": ("RCLKN", "WCLK"),
+              "SB_RAM40_4KNW": ("RCLK", "WCLKN"), "SB_RAM40_4KNRNW": ("RCLKN", "WCLKN"),
+              "SB_MAC16": ("CLK",), "SB_SPRAM256KA": ("CLOCK",)}
+"""Clock pins of the iCE40 hard blocks (flip-flops: ``C``)."""
+
+
+def idle_write_clocks(netlist: dict[str, Any]) -> bool:
+    """Whether a yosys JSON netlist's clock pins tied to a constant (at least one) are all write
+    clocks of block RAMs whose write clock enable is tied to 0: read-only RAMs (ROMs), which
+    yosys builds for a memory without a write port.  nextpnr gives that constant net a clock
+    of its own with nothing to time on it."""
+    tied = []
+    for mod in netlist.get("modules", {}).values():
+        for info in mod.get("cells", {}).values():
+            kind, conn = info.get("type", ""), info.get("connections", {})
+            pins = CLOCK_PINS.get(kind, ("C",) if kind.startswith("SB_DFF") else ())
+            for pin in pins:
+                bits = conn.get(pin, [])
+                if bits and all(isinstance(b, str) for b in bits):
+                    enable = conn.get("WCLKE", [])
+                    tied.append(pin.startswith("WCLK") and bool(enable) and all(b == "0" for b in enable))
+    return bool(tied) and all(tied)
 
 
 REGISTERED_OUTPUTS = frozenset({"SB_RAM40_4K", "SB_SPRAM256KA", "const"})

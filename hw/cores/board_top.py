@@ -46,7 +46,8 @@ class BoardTop(Elaboratable):
         m = Module()
         m.domains.sync = ClockDomain("sync")
         m.submodules.clocking = self.clockgen
-        m.submodules.host = host = HostInterface(self.plan, self.divisor, banks=self.banks)
+        m.submodules.host = host = HostInterface(self.plan, self.divisor, banks=self.banks,
+                                                   weight_writes=self.plan.needs_load or not self.board.lc_bound)
         lines = {sub.name: "-" for sub in platform.lookup("uart", 0).ios}  # rx, tx (+ flow control)
         uart = platform.request("uart", 0, dir=lines)
         m.submodules.uart_rx = rx_buf = io.Buffer("i", uart.rx)

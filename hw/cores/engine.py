@@ -8,15 +8,22 @@ from amaranth import Cat, Module, Signal, signed
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["core_for", "core_ports", "input_ram"]
+__all__ = ["core_for", "core_ports", "cycle_bits", "input_ram"]
 
 
 def _bits(n: int) -> int:
     return max(1, (n - 1).bit_length())
 
 
+def cycle_bits(plan: Any) -> int:
+    """Width of the ``cycles`` counter: enough for the plan's worst case (``plan.cycles()``,
+    every neuron spiking every step), at most the protocol's u32."""
+    return min(32, max(1, plan.cycles().bit_length()))
+
+
 def core_ports(plan: Any, banks: int) -> dict[str, Any]:
-    """The ports every network core has (``hw.cores.network.NetworkCore`` documents them)."""
+    """The ports every network core has (``hw.cores.network.NetworkCore`` documents them;
+    ``cycles`` is :func:`cycle_bits` wide)."""
     if banks < 1 or banks & (banks - 1):
         raise ValueError(f"the input RAM's banks are a power of two, got {banks}")
     w = plan.fmt.width
@@ -24,7 +31,7 @@ def core_ports(plan: Any, banks: int) -> dict[str, Any]:
         "x_waddr": In(_bits(plan.n_input)), "x_wdata": In(signed(w)), "x_we": In(1),
         "start": In(1), "busy": Out(1), "done": Out(1),
         "cnt_raddr": In(_bits(plan.n_output)), "cnt_rdata": Out(plan.count_bits),
-        "pred": Out(_bits(plan.n_output)), "cycles": Out(32),
+        "pred": Out(_bits(plan.n_output)), "cycles": Out(cycle_bits(plan)),
         "ld_addr": In(plan.bank_bits + plan.offset_bits), "ld_data": In(signed(w)), "ld_en": In(1),
     }
     if banks > 1:

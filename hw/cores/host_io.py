@@ -22,7 +22,9 @@ A sample command is answered ``'E'`` instead when the plan needs host-loaded
 weights that were never loaded (by ``'W'`` or the boot port), and ``'O'`` when
 it arrived while every input bank was taken (the host broke the flow-control
 rule; its inputs are dropped).  ``'P'``/``'p'`` answer ``'?'`` when the format has
-no 8-bit mapping (``hw.pixels.supports``).
+no 8-bit mapping (``hw.pixels.supports``), and ``'W'`` answers ``'?'`` on an interface
+built without weight writes (``weight_writes=False``: every weight is in the bitstream;
+``boards.Board.lc_bound`` builds drop the command's logic).
 
 Streaming: the input RAM has ``banks`` banks (default 2, reported by info), so
 the parser fills one while the core computes another, and samples may be sent
@@ -48,12 +50,12 @@ replies' counts and class equal ``sim.golden.run_golden``.
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.cores.link import SAMPLE_COMMANDS, WINDOW, class_bytes, count_bytes
+from hw.cores.link import INFO_REPLY_BYTES, SAMPLE_COMMANDS, WINDOW, class_bytes, count_bytes
 from hw.cores.engine import core_for
 from hw.cores.plan import NetworkPlan
 from hw.cores.uart import UARTRx, UARTTx
@@ -69,6 +71,8 @@ class HostInterface(wiring.Component):
         plan: the network plan.
         divisor: UART clock cycles per bit.
         banks: input banks, a power of two >= 2 (the flow-control window).
+        weight_writes: the ``'W'`` load command and the boot port exist (default); without them
+            the weights are those of the bitstream (the plan must need no load).
 
     Attributes:
         rx, tx: the serial lines (idle high).
@@ -76,9 +80,12 @@ class HostInterface(wiring.Component):
         boot_addr, boot_data, boot_en, boot_done: boot-time weight writes (see module docstring).
     """
 
-    def __init__(self, plan: NetworkPlan, divisor: int, banks: int = WINDOW) -> None:
+    def __init__(self, plan: NetworkPlan, divisor: int, banks: int = WINDOW, weight_writes: bool = True) -> None:
         if banks < 2 or banks & (banks - 1) or banks > 128:
             raise ValueError(f"banks must be a power of two in 2..128, got {banks}")
+        if not weight_writes and plan.needs_load:
+            raise ValueError("a plan with weights the host loads needs weight_writes")
+        self.weight_writes = weight_writes
         self.plan = plan
         self.divisor = divisor
         self.banks = banks
@@ -100,9 +107,10 @@ class HostInterface(wiring.Component):
         host_ld = Signal()
         host_addr = Signal.like(core.ld_addr)
         host_data = Signal.like(core.ld_data)
-        m.d.comb += [core.ld_en.eq(self.boot_en | host_ld),
-                     core.ld_addr.eq(Mux(self.boot_en, self.boot_addr, host_addr)),
-                     core.ld_data.eq(Mux(self.boot_en, self.boot_data, host_data))]
+        if self.weight_writes:
+            m.d.comb += [core.ld_en.eq(self.boot_en | host_ld),
+                         core.ld_addr.eq(Mux(self.boot_en, self.boot_addr, host_addr)),
+                         core.ld_data.eq(Mux(self.boot_en, self.boot_data, host_data))]
         loaded = Signal()
         with m.If(self.boot_done):
             m.d.sync += loaded.eq(1)
@@ -126,7 +134,7 @@ class HostInterface(wiring.Component):
         m.submodules.res = res = Memory(shape=plan.count_bits, depth=plan.n_output, init=[])
         res_wr, res_rd = res.write_port(), res.read_port()
         res_valid, res_err, res_compact = Signal(), Signal(), Signal()
-        res_pred, res_cycles = Signal.like(core.pred), Signal(32)
+        res_pred, res_cycles = Signal.like(core.pred), Signal.like(core.cycles)
 
         # single-byte and info replies asked for by the parser
         byte_req, byte_pend, info_req = Signal(8), Signal(), Signal()
@@ -146,9 +154,8 @@ class HostInterface(wiring.Component):
         byte, got = rx.data, rx.valid
         lo = Signal(8)
         half = Signal()                     # low byte of a word already received
-        hdr = Signal(40)
         hdr_n = Signal(range(6))
-        addr = Signal(24)
+        addr = Signal(24)       # the 'W' header shifts into Cat(addr, count) (no header register)
         count = Signal(16)
         idx = Signal(range(2 * plan.n_input + 1))
         pix, cmp = Signal(), Signal()
@@ -166,8 +173,9 @@ class HostInterface(wiring.Component):
                     with m.Switch(byte):
                         with m.Case(ord("I")):
                             m.d.sync += info_req.eq(1)
-                        with m.Case(ord("W")):
-                            m.next = "W_HDR"
+                        if self.weight_writes:
+                            with m.Case(ord("W")):
+                                m.next = "W_HDR"
                         for cmd in SAMPLE_COMMANDS.values():
                             if cmd.pixel and not pixels_ok:
                                 continue
@@ -179,31 +187,30 @@ class HostInterface(wiring.Component):
                                     m.next = "S_DATA"
                         with m.Default():
                             reply("?")
-            # weight load
-            with m.State("W_HDR"):
-                with m.If(got):
-                    m.d.sync += [hdr.eq((byte << 32) | (hdr >> 8)), hdr_n.eq(hdr_n + 1)]
-                    with m.If(hdr_n == 4):
-                        m.next = "W_START"
-            with m.State("W_START"):
-                m.d.sync += [addr.eq(hdr[:24]), count.eq(hdr[24:])]
-                with m.If(hdr[24:] == 0):
-                    reply("K")
-                    m.d.sync += loaded.eq(1)
-                    m.next = "IDLE"
-                with m.Else():
-                    m.next = "W_DATA"
-            with m.State("W_DATA"):
-                m.d.comb += [host_addr.eq(addr), host_data.eq(word_in)]
-                with m.If(got):
-                    m.d.sync += [lo.eq(byte), half.eq(~half)]
-                    with m.If(half):
-                        m.d.comb += host_ld.eq(1)
-                        m.d.sync += [addr.eq(addr + 1), count.eq(count - 1)]
-                        with m.If(count == 1):
-                            reply("K")
-                            m.d.sync += loaded.eq(1)
-                            m.next = "IDLE"
+            if self.weight_writes:  # weight load
+                with m.State("W_HDR"):
+                    with m.If(got):
+                        m.d.sync += [Cat(addr, count).eq(Cat(addr[8:], count, byte)), hdr_n.eq(hdr_n + 1)]
+                        with m.If(hdr_n == 4):
+                            m.next = "W_START"
+                with m.State("W_START"):
+                    with m.If(count == 0):
+                        reply("K")
+                        m.d.sync += loaded.eq(1)
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "W_DATA"
+                with m.State("W_DATA"):
+                    m.d.comb += [host_addr.eq(addr), host_data.eq(word_in)]
+                    with m.If(got):
+                        m.d.sync += [lo.eq(byte), half.eq(~half)]
+                        with m.If(half):
+                            m.d.comb += host_ld.eq(1)
+                            m.d.sync += [addr.eq(addr + 1), count.eq(count - 1)]
+                            with m.If(count == 1):
+                                reply("K")
+                                m.d.sync += loaded.eq(1)
+                                m.next = "IDLE"
             # sample into the free bank
             with m.State("S_DATA"):
                 m.d.comb += [core.x_wbank.eq(wbank), core.x_waddr.eq(idx),
@@ -263,59 +270,76 @@ class HostInterface(wiring.Component):
     # -- transmit side --------------------------------------------------------
     def _sender(self, m, tx, res_rd, res_valid, res_err, res_compact, res_pred, res_cycles,
                 byte_req, byte_pend, info_req, loaded) -> None:
+        """Each state stages its field's next byte straight from the latched reply (no reply
+        shift register: on the smallest devices every LC counts)."""
         plan = self.plan
         n_out = plan.n_output
-        # a field of up to 6 bytes goes out byte by byte; the next field loads while its last byte shifts
-        word = Signal(48)
-        nb = Signal(range(7))
         tx_byte, tx_have = Signal(8), Signal()
         m.d.comb += [tx.data.eq(tx_byte), tx.valid.eq(tx_have)]
         with m.If(tx.ready & tx_have):
             m.d.sync += tx_have.eq(0)
-        with m.If((nb != 0) & (~tx_have | tx.ready)):
-            m.d.sync += [tx_byte.eq(word[:8]), tx_have.eq(1), word.eq(word >> 8), nb.eq(nb - 1)]
-        free = nb == 0
+        free = ~tx_have | tx.ready            # a byte staged now is the next to leave
 
-        def load(value, nbytes) -> None:
-            m.d.sync += [word.eq(value), nb.eq(nbytes)]
+        def emit(value) -> None:
+            m.d.sync += [tx_byte.eq(value), tx_have.eq(1)]
 
+        bi = Signal(range(INFO_REPLY_BYTES))  # byte of the field being sent
         ti = Signal(range(n_out + 1))
         m.d.comb += res_rd.addr.eq(ti)
         cw, pw = count_bytes(plan.timesteps), class_bytes(n_out)
+        count16 = Signal(16)
+        m.d.comb += count16.eq(res_rd.data)
+        tail = Signal(48)                     # class u16, cycles u32 (the compact reply: class only)
+        m.d.comb += tail.eq(Cat(res_pred, Const(0, 16 - len(res_pred)), res_cycles))
+        info = [ord("I"), *_le(plan.n_input, 2), *_le(n_out, 2), *_le(plan.timesteps, 2),
+                int(plan.needs_load), None, self.banks]      # None: ``loaded``
         with m.FSM(name="sender"):
             with m.State("IDLE"):
-                m.d.sync += ti.eq(0)
+                m.d.sync += [ti.eq(0), bi.eq(0)]
                 with m.If(free):
                     with m.If(res_valid):
-                        load(Mux(res_err, ord("E"), Mux(res_compact, ord("r"), ord("R"))), 1)
+                        emit(Mux(res_err, ord("E"), Mux(res_compact, ord("r"), ord("R"))))
                         with m.If(res_err):
                             m.d.sync += res_valid.eq(0)
                         with m.Else():
                             m.next = "CNT_RD"
                     with m.Elif(byte_pend):
-                        load(byte_req, 1)
+                        emit(byte_req)
                         m.d.sync += byte_pend.eq(0)
                     with m.Elif(info_req):
-                        load(ord("I") | (plan.n_input << 8) | (n_out << 24), 5)
-                        m.d.sync += info_req.eq(0)
-                        m.next = "INFO_B"
-            with m.State("INFO_B"):
+                        emit(info[0])
+                        m.d.sync += [info_req.eq(0), bi.eq(1)]
+                        m.next = "INFO"
+            with m.State("INFO"):
                 with m.If(free):
-                    load(plan.timesteps | (int(plan.needs_load) << 16) | (loaded << 24)
-                         | (self.banks << 32), 5)
-                    m.next = "IDLE"
+                    with m.Switch(bi):
+                        for i, value in enumerate(info[1:], start=1):
+                            with m.Case(i):
+                                emit(loaded if value is None else value)
+                    m.d.sync += bi.eq(bi + 1)
+                    with m.If(bi == len(info) - 1):
+                        m.next = "IDLE"
             with m.State("CNT_RD"):  # res_rd.data follows ti one cycle later
                 m.next = "CNT"
             with m.State("CNT"):
                 with m.If(free):
-                    load(res_rd.data, Mux(res_compact, cw, 2))
-                    m.d.sync += ti.eq(ti + 1)
-                    with m.If(ti == n_out - 1):
-                        m.next = "TAIL"
-                    with m.Else():
-                        m.next = "CNT_RD"
+                    emit(Mux(bi[0], count16[8:], count16[:8]))
+                    m.d.sync += bi.eq(bi + 1)
+                    with m.If(bi == Mux(res_compact, cw - 1, 1)):
+                        m.d.sync += [bi.eq(0), ti.eq(ti + 1)]
+                        with m.If(ti == n_out - 1):
+                            m.next = "TAIL"
+                        with m.Else():
+                            m.next = "CNT_RD"
             with m.State("TAIL"):
                 with m.If(free):
-                    load(Mux(res_compact, res_pred, res_pred | (res_cycles << 16)), Mux(res_compact, pw, 6))
-                    m.d.sync += res_valid.eq(0)
-                    m.next = "IDLE"
+                    emit(tail.word_select(bi, 8))
+                    m.d.sync += bi.eq(bi + 1)
+                    with m.If(bi == Mux(res_compact, pw - 1, 5)):
+                        m.d.sync += res_valid.eq(0)     # the reply buffer is free again
+                        m.next = "IDLE"
+
+
+def _le(value: int, nbytes: int) -> list[int]:
+    """``value`` as ``nbytes`` little-endian bytes."""
+    return [(value >> (8 * i)) & 0xFF for i in range(nbytes)]

@@ -104,10 +104,10 @@ RX_TO_START = 2
 """Cycles from the last input byte's stop-bit sample to the core's ``start`` (parser, scheduler)."""
 DONE_TO_LATCH = 2
 """Cycles from the core's ``done`` to the first count being latched (``LATCH_WAIT``)."""
-LATCH_TO_TX = 3
-"""Cycles from the reply being latched (bank freed) to its first start bit (load, stage, shift)."""
+LATCH_TO_TX = 2
+"""Cycles from the reply being latched (bank freed) to its first start bit (stage, shift)."""
 TAIL_LEAD = 2
-"""The reply buffer is released when the last count is staged: ``tail + TAIL_LEAD`` bytes before the end."""
+"""The reply buffer is released when the reply's last byte is staged: ``TAIL_LEAD`` bytes before the end."""
 
 
 def bench_react(divisor: int) -> int:
@@ -138,11 +138,9 @@ class Schedule:
         return self.end[-1]
 
 
-def _sizes(n_input: int, n_output: int, timesteps: int, divisor: int, command: str) -> tuple[int, int, int, int]:
+def _sizes(n_input: int, n_output: int, timesteps: int, divisor: int, command: str) -> tuple[int, int, int]:
     byte = BITS_PER_BYTE * divisor
-    tail = class_bytes(n_output) if SAMPLE_COMMANDS[command].compact else 6
-    return (byte, sample_frame_bytes(n_input, command) * byte, reply_bytes(n_output, timesteps, command) * byte,
-            tail * byte)
+    return byte, sample_frame_bytes(n_input, command) * byte, reply_bytes(n_output, timesteps, command) * byte
 
 
 def stream_schedule(n_input: int, n_output: int, timesteps: int, divisor: int, cycles: Sequence[float],
@@ -153,7 +151,7 @@ def stream_schedule(n_input: int, n_output: int, timesteps: int, divisor: int, c
     flight; it starts frame ``k + window`` ``host_react`` cycles after the first byte of
     reply ``k`` ended.
     """
-    byte, rx, tx, tail = _sizes(n_input, n_output, timesteps, divisor, command)
+    byte, rx, tx = _sizes(n_input, n_output, timesteps, divisor, command)
     sched = Schedule([], [], [], [], [])
     latched = released = ended = -math.inf
     for k, c in enumerate(cycles):
@@ -166,7 +164,7 @@ def stream_schedule(n_input: int, n_output: int, timesteps: int, divisor: int, c
         latched = max(d + DONE_TO_LATCH, released + 1) + n_output + 1
         t = max(latched + LATCH_TO_TX, ended)
         ended = t + tx
-        released = ended - tail - TAIL_LEAD * byte
+        released = ended - TAIL_LEAD * byte
         for lst, v in zip((sched.send, sched.start, sched.done, sched.reply, sched.end), (h, s, d, t, ended)):
             lst.append(v)
     return sched
@@ -181,13 +179,13 @@ def steady_period(n_input: int, n_output: int, timesteps: int, divisor: int, cyc
     frame, one reply byte, the host's reaction, compute and the fixed offsets, shared by
     the ``window`` samples in flight).
     """
-    byte, rx, tx, tail = _sizes(n_input, n_output, timesteps, divisor, command)
+    byte, rx, tx = _sizes(n_input, n_output, timesteps, divisor, command)
     latch = DONE_TO_LATCH + n_output + 1
     core = cycles + latch
     credit = (byte + host_react + rx - divisor + divisor // 2 + RX_SAMPLE + RX_TO_START + cycles - 1
               + latch + LATCH_TO_TX) / window
     # the reply buffer: latch k waits for reply k-1's release, reply k starts after the latch
-    buffer = tx - tail - TAIL_LEAD * byte + 1 + n_output + 1 + LATCH_TO_TX
+    buffer = tx - TAIL_LEAD * byte + 1 + n_output + 1 + LATCH_TO_TX
     return max(core, rx, tx, credit, buffer)
 
 

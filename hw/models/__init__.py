@@ -5,7 +5,9 @@
 with ``sw.export.to_ir``.  Its metadata records the float validation accuracy and
 the recipe; ``python -m sw.export.make_default`` regenerates it.  ``digits-small.npz``
 (64-32-10, same recipe; ``--model digits-small``) is the built-in model of boards whose
-block RAM cannot hold the default's weights (``boards.Board.default_model``).
+block RAM cannot hold the default's weights (``boards.Board.default_model``), and
+``digits-tiny.npz`` (64 -> 10 IF neurons, rate-encoded on chip; ``--model digits-tiny``) that
+of the iCEstick, whose LCs hold no larger engine.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ MODELS_DIR = Path(__file__).resolve().parent
 """Folder holding the built-in artifacts."""
 
 
-BUILTIN: tuple[str, ...] = ("digits", "digits-small")
+BUILTIN: tuple[str, ...] = ("digits", "digits-small", "digits-tiny")
 """Names of the built-in models (``hw/models/NAME.npz``)."""
 
 

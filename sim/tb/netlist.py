@@ -178,9 +178,14 @@ def _pin(ports: dict[str, Any], pattern: str, what: str) -> str:
 def _clock_port(netlist: dict[str, Any]) -> str:
     top = netlist["modules"][NETLIST_TOP]
     bits = {tuple(p["bits"]): name for name, p in top["ports"].items()}
+    # a clock pin's buffer (SB_PLL40_CORE's reference comes through one): its output -> its pin
+    buffered = {tuple(c["connections"][out]): tuple(c["connections"]["PACKAGE_PIN"])
+                for c in top["cells"].values() if c["type"] in ("SB_GB_IO", "SB_IO")
+                for out in ("GLOBAL_BUFFER_OUTPUT", "D_IN_0") if out in c["connections"]}
     for cell in top["cells"].values():
         if cell["type"] in _PLL_INPUT:
             src = tuple(cell["connections"][_PLL_INPUT[cell["type"]]])
+            src = buffered.get(src, src)
             if src in bits:
                 return bits[src]
             raise RuntimeError("the PLL input is not a top-level pin")

@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dense: SpikingNet; conv: ConvSpikingNet (28x28 input, MNIST only)")
     p.add_argument("--hidden", type=int, default=128, help="hidden layer width (default 128)")
     p.add_argument("--n-layers", type=int, default=2,
-                   help="hidden layers of SpikingNet (default 2, as SpikingNet's own default)")
+                   help="hidden layers of SpikingNet (default 2, as SpikingNet's own default; 0: one layer, inputs to classes)")
     p.add_argument("--cell", choices=CELL_KINDS, default="lif", metavar="KIND",
                    help="neuron kind of every layer: " + ", ".join(CELL_KINDS) + " (default lif)")
     p.add_argument("--encoding", choices=ENCODINGS, default="direct",
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace) -> None:
     """Reject impossible settings before any work starts; raises :class:`hw.cli.UsageError`."""
-    for name, minimum in (("epochs", 1), ("hidden", 1), ("n_layers", 1), ("timesteps", 1),
+    for name, minimum in (("epochs", 1), ("hidden", 1), ("n_layers", 0), ("timesteps", 1),
                           ("batch_size", 1), ("threads", 1), ("limit", 1)):
         check_number("--" + name.replace("_", "-"), getattr(args, name), minimum=minimum)
     check_number("--lr", args.lr, above=0)

@@ -239,3 +239,27 @@ def test_sc_engine_netlist_equals_its_model(digits_images, tmp_path):
     np.testing.assert_array_equal(result.spike_counts, model.spike_counts)
     np.testing.assert_array_equal(result.predictions, model.predictions)
     np.testing.assert_array_equal(result.cycles, plan.activity_cycles(model.layer_spikes, Q8_8.quantize(x)))
+
+
+@pytest.mark.rtl
+@pytest.mark.slow
+def test_icestick_builds_out_of_the_box_and_its_netlist_equals_golden(digits_images, tmp_path):
+    """``python -m hw.build --board icestick`` with no other argument: the built-in digits-tiny
+    (64 -> 10 IF, rate-encoded on chip) fits the HX1K's 1280 LCs with every memory in block RAM
+    (read-only weight banks: no 'W' command), timing is signed off, and the netlist that goes
+    into the bitstream equals the golden model on 20 digits."""
+    from hw.build import main
+    from hw.models import load_default_model
+
+    out = tmp_path / "stick"
+    assert main(["--board", "icestick", "--out", str(out), "-q"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["timing_met"] is True and report["network"] == "digits-64-10"
+    assert report["resources"]["lc"]["used"] <= 1280
+    assert report["timing"]["idle_clocks"], "the read-only banks' write clocks are tied off"
+    net = load_default_model("digits-tiny")
+    x, labels = digits_images
+    result = run_netlist(out, net, x, sim_dir=tmp_path / "sim")
+    golden = _check_equal(result, net, out, x)
+    assert golden.layer_spikes[0].sum() > 0
+    assert result.accuracy(labels) > 0.8

@@ -108,7 +108,7 @@ def test_cli_help_and_errors(capsys, tmp_path):
         (["--batch-size", "0"], "--batch-size must be >= 1"),
         (["--timesteps", "0"], "--timesteps must be >= 1"),
         (["--hidden", "0"], "--hidden must be >= 1"),
-        (["--n-layers", "0"], "--n-layers must be >= 1"),
+        (["--n-layers", "-1"], "--n-layers must be >= 0"),
         (["--beta", "1.5"], "--beta must be <= 1"),
         (["--max-grad-norm", "0"], "--max-grad-norm must be > 0"),
         (["--threads", "0"], "--threads must be >= 1"),
