@@ -16,6 +16,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from hw.cores.link import BITS_PER_BYTE, INFO_REPLY_BYTES
+
 __all__ = ["StreamPhase", "run_stream"]
 
 TOPLEVEL = "snn_host"
@@ -43,7 +45,7 @@ class StreamPhase:
 
 
 def run_stream(plan: Any, phases: Sequence[Sequence[bytes]], *, divisor: int = 8, banks: int = 2,
-               window: int | None = None, boot: bool = True,
+               window: int | None = None, boot: bool = True, weight_writes: bool = True,
                build_dir: str | Path | None = None) -> list[StreamPhase]:
     """Play ``phases`` (lists of frames) through ``HostInterface(plan, divisor, banks)`` on Icarus.
 
@@ -55,6 +57,7 @@ def run_stream(plan: Any, phases: Sequence[Sequence[bytes]], *, divisor: int = 8
         window: frames the host keeps in flight (default ``banks``, the protocol's rule; more
             breaks the rule on purpose, to see the device refuse the extra frames).
         boot: write the host-loaded banks through the boot port and raise ``boot_done`` first.
+        weight_writes: build the interface with the ``'W'`` command (``HostInterface``'s parameter).
         build_dir: where Verilog, simulator build and logs go (a temporary folder if ``None``).
     """
     from hw.cores.host_io import HostInterface
@@ -64,11 +67,15 @@ def run_stream(plan: Any, phases: Sequence[Sequence[bytes]], *, divisor: int = 8
 
     with work_folder(build_dir, "snn_stream_") as build_dir:
         top = build_dir / f"{TOPLEVEL}.v"
-        top.write_text(to_verilog(HostInterface(plan, divisor, banks), TOPLEVEL))
+        top.write_text(to_verilog(HostInterface(plan, divisor, banks, weight_writes=weight_writes), TOPLEVEL))
         sources = [top] + ([spram_model(build_dir / "sb_spram256ka.v")] if plan.uses_spram else [])
         addrs, words = plan.load_words(only_needed=True) if boot else (np.zeros(0, np.int64),) * 2
         arrays: dict[str, Any] = {"div": divisor, "window": banks if window is None else window, "n_out": plan.n_output, "timesteps": plan.timesteps,
                                   "boot_addr": addrs, "boot_data": words, "boot_done": int(boot)}
+        # a reply overdue by this many cycles means the device is stuck (the bench stops)
+        longest = max((len(f) for frames in phases for f in frames), default=1)
+        arrays["timeout"] = 4 * (plan.cycles() + (longest + INFO_REPLY_BYTES + 2 * plan.n_output + 7)
+                                 * BITS_PER_BYTE * divisor * (banks if window is None else window))
         for i, frames in enumerate(phases):
             arrays[f"p{i}_bytes"] = np.frombuffer(b"".join(frames), dtype=np.uint8)
             arrays[f"p{i}_sizes"] = np.array([len(f) for f in frames], dtype=np.int64)

@@ -21,7 +21,7 @@ import os
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, Event, FallingEdge, RisingEdge
+from cocotb.triggers import ClockCycles, Event, FallingEdge, RisingEdge, SimTimeoutError, with_timeout
 from cocotb.utils import get_sim_time
 
 from hw.cores.link import INFO_REPLY_BYTES, WINDOW, reply_bytes
@@ -117,7 +117,11 @@ async def stream(dut) -> None:
             await send_bytes(dut, data[offsets[k]:offsets[k + 1]], div)
         while len(line.replies) - first < len(sizes):
             line.complete.clear()
-            await line.complete.wait()
+            try:
+                await with_timeout(line.complete.wait(), int(d["timeout"]) * PERIOD_NS, "ns")
+            except SimTimeoutError:
+                raise AssertionError(f"phase {i}: no reply {len(line.replies) - first + 1} of {len(sizes)} "
+                                     f"within {int(d['timeout'])} cycles") from None
         got = line.replies[first:]
         out[f"p{i}_replies"] = np.frombuffer(b"".join(got), dtype=np.uint8)
         out[f"p{i}_reply_sizes"] = np.array([len(r) for r in got])

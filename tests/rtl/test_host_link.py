@@ -149,3 +149,25 @@ def test_stream_default_digits_net_at_3_mbaud(tmp_path):
     rates = _check_stream(plan, qnet, codes, ["p"], 8, 2, tmp_path)
     print(f"digits net, 3 Mbaud, 24 MHz: inferences/s end to end {rates['p']}")
     assert rates["p"]["stream"] >= 1000
+
+
+def test_interface_without_weight_writes_refuses_the_load_command(tmp_path):
+    """``HostInterface(weight_writes=False)`` (the iCEstick's, every weight in the bitstream):
+    'W' is answered '?' at once instead of starting a frame, info says nothing needs loading,
+    and samples still equal the golden model."""
+    from hw.cores.host_io import HostInterface
+
+    qnet = quantize_network(_small_network(), Q8_8)
+    plan = plan_quantized(qnet, lanes=[2, 2], preload=True)
+    assert not plan.needs_load
+    with pytest.raises(ValueError, match="needs weight_writes"):
+        HostInterface(plan_quantized(qnet, lanes=[2, 2], preload=False), 8, weight_writes=False)
+    codes = np.random.default_rng(8).integers(0, 256, (3, 5))
+    golden = run_golden(qnet, decode(codes), progress=False)
+    info, load, samples = run_stream(plan, [[protocol.info_request()], [b"W"], _frames("p", codes, 5)],
+                                     divisor=8, banks=2, weight_writes=False, build_dir=tmp_path)
+    parsed = protocol.parse_info(info.replies[0])
+    assert (parsed.n_input, parsed.n_output, parsed.needs_load) == (5, 3, False)
+    assert load.replies == [b"?"]
+    replies = [protocol.parse_reply(r, 3, plan.timesteps) for r in samples.replies]
+    np.testing.assert_array_equal([r.spike_counts for r in replies], golden.spike_counts)
