@@ -222,3 +222,50 @@ def test_unregistered_operand_counts_only_when_its_drivers_are_registers() -> No
     (d,) = dsp_registers(netlist)
     assert d["a_from"] == ["SB_DFFE", "SB_SPRAM256KA", "const"] and operand_registered(d, "a")
     assert d["b_from"] == ["SB_DFFN", "SB_LUT4"] and not operand_registered(d, "b")
+
+
+def _netlist(*cells):
+    return {"modules": {"top": {"attributes": {"top": 1}, "cells": {
+        f"c{i}": {"type": kind, "connections": conn} for i, (kind, conn) in enumerate(cells)}}}}
+
+
+ROM = ("SB_RAM40_4K", {"RCLK": [10], "WCLK": ["0"], "WCLKE": ["0"], "WE": ["1"]})
+RAM = ("SB_RAM40_4K", {"RCLK": [10], "WCLK": [10], "WCLKE": [11], "WE": ["1"]})
+FF = ("SB_DFF", {"C": [10], "D": [12], "Q": [13]})
+
+
+def test_read_only_block_ram_write_clocks_are_idle() -> None:
+    """A tied-off write clock of a ROM is harmless; any other tied clock pin is not."""
+    from hw.timing import idle_write_clocks
+
+    assert idle_write_clocks(_netlist(ROM, RAM, FF))
+    assert not idle_write_clocks(_netlist(RAM, FF))                     # nothing tied: nothing to accept
+    writing = ("SB_RAM40_4K", {"RCLK": [10], "WCLK": ["0"], "WCLKE": [11]})
+    assert not idle_write_clocks(_netlist(ROM, writing))                 # its writes would be untimed
+    assert not idle_write_clocks(_netlist(ROM, ("SB_RAM40_4K", {"RCLK": ["0"], "WCLK": [10], "WCLKE": ["0"]})))
+    assert not idle_write_clocks(_netlist(ROM, ("SB_MAC16", {"CLK": ["0"]})))   # a combinational DSP
+    assert not idle_write_clocks(_netlist(ROM, ("SB_DFF", {"C": ["0"]})))
+
+
+def test_an_idle_constant_clock_is_no_failure_only_without_paths() -> None:
+    report = {"fmax": {"clk": {"achieved": 31.02, "constraint": 24.0}}, "critical_paths": []}
+    log = CLEAN_LOG + f"Info: Clock '{GND}' has no interior paths\n"
+    strict = parse_timing(report, log, core_clock="clk", target_mhz=24.0)
+    assert not strict.timing_met and strict.foreign_clocks == [GND]
+    idle = parse_timing(report, log, core_clock="clk", target_mhz=24.0, idle_constant_clocks=True)
+    assert idle.timing_met and idle.idle_clocks == [GND] and not idle.foreign_clocks
+    assert idle.to_dict()["idle_clocks"] == [GND]
+    # with paths through it (the combinational DSP of LOG) it stays a failure
+    dsp = parse_timing(_report(clk_mhz=30.0), LOG, core_clock="clk", target_mhz=24.0, idle_constant_clocks=True)
+    assert not dsp.timing_met and GND in dsp.foreign_clocks and not dsp.idle_clocks
+
+
+def test_load_timing_reads_the_netlist_for_idle_clocks(tmp_path) -> None:
+    report = {"fmax": {"clk": {"achieved": 31.02, "constraint": 24.0}}, "critical_paths": []}
+    (tmp_path / "pnr_report.json").write_text(json.dumps(report))
+    (tmp_path / "pnr.log").write_text(CLEAN_LOG + f"Info: Clock '{GND}' has no interior paths\n")
+    assert not load_timing(tmp_path, target_mhz=24.0).timing_met            # no netlist: strict
+    (tmp_path / "snn_top.json").write_text(json.dumps(_netlist(ROM, RAM, FF)))
+    assert load_timing(tmp_path, target_mhz=24.0).timing_met
+    (tmp_path / "snn_top.json").write_text(json.dumps(_netlist(ROM, ("SB_MAC16", {"CLK": ["0"]}))))
+    assert not load_timing(tmp_path, target_mhz=24.0).timing_met
