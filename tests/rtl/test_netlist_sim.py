@@ -258,6 +258,13 @@ def test_icestick_builds_out_of_the_box_and_its_netlist_equals_golden(digits_ima
     assert report["resources"]["lc"]["used"] <= 1280
     assert report["timing"]["idle_clocks"], "the read-only banks' write clocks are tied off"
     net = load_default_model("digits-tiny")
+    from boards import get_board
+    from hw.build import check_memory_fit
+    from hw.quantize import quantize_network
+
+    board = get_board("icestick")
+    planned = check_memory_fit(board.plan(quantize_network(net, Q8_8)), board)["ebr"]
+    assert report["resources"]["ebr"]["used"] == planned     # the pre-synthesis fit check is exact here
     x, labels = digits_images
     result = run_netlist(out, net, x, sim_dir=tmp_path / "sim")
     golden = _check_equal(result, net, out, x)
