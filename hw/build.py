@@ -637,7 +637,7 @@ def _print_report(report: dict[str, Any]) -> None:
         print(f"  weights: {per} [{wp['source']}], each a 16-bit stream threshold and Sobol shift in SPRAM")
     elif wp:
         per = ", ".join(f"{l['layer']} {l['bits']}-bit" + (f" << {l['shift']}" if l["bits"] < 16 else "")
-                        + f" ({l['pack']} lanes/word)" for l in wp["layers"])
+                        + f" ({l['pack']} {'lane' if l['pack'] == 1 else 'lanes'}/word)" for l in wp["layers"])
         print(f"  weights: {per} [{wp['source']}]")
         if wp.get("auto"):
             print(f"  --weight-bits auto chose {wp['auto']['bits']}: {wp['auto']['why']}")
