@@ -75,37 +75,19 @@ def cell_network(op: str, kind: str, encoding: str, seed: int = 0, gain: float =
     return Network(layers, shape, timesteps=8, encoding=encoding, name=f"{op}-{kind}-{encoding}")
 
 
-def _rtl_equals_model(arith: str, net, x: np.ndarray, work: Path) -> str:
-    """Run ``x`` on the RTL and the model; raises on any difference; returns a short summary."""
+def _rtl_equals_model(arith: str, plan, qnet, net, x: np.ndarray, work: Path) -> str:
+    """Run ``x`` on ``plan``'s RTL and on its model; raises on any difference (and when a layer
+    never spikes); returns a short summary."""
     from hw.fixed import Q8_8
-    from hw.quantize import quantize_network
     from sim.golden import prepare_input, run_golden
-    from sim.tb.engine_cases import check_against_golden
+    from sim.tb.engine_cases import check_against_golden, check_sc_engine
     from sim.tb.network import run_plan_rtl
 
-    qnet = quantize_network(net, Q8_8)
-    x_raw = Q8_8.quantize(prepare_input(net, x))
     if arith == "sc":
-        from hw.cores.sc_plan import SCPlan
-        from sim.sc.fixed import run_sc_fixed
-
-        plan = SCPlan(qnet, length=SC_LENGTH)
-        rtl = run_plan_rtl(plan, x_raw, build_dir=work, trace=True)
-        model = run_sc_fixed(qnet, x, length=SC_LENGTH, base_seed=plan.base_seed, record=True,
-                             progress=False)
-        for li, (got, want) in enumerate(zip(rtl.layer_spikes, model.layer_spikes)):
-            if not np.array_equal(got, want.transpose(1, 0, 2)):
-                raise AssertionError(f"layer {li} spikes differ from sim.sc.fixed")
-        if not (np.array_equal(rtl.spike_counts, model.spike_counts)
-                and np.array_equal(rtl.predictions, model.predictions)
-                and rtl.cycles.tolist() == plan.activity_cycles(model.layer_spikes, x_raw)):
-            raise AssertionError("counts, classes or cycles differ from sim.sc.fixed / the cycle model")
+        _, model = check_sc_engine(plan, x, work)
         spikes = [int(s.sum()) for s in model.layer_spikes]
     else:
-        from hw.cores.plan import plan_quantized
-
-        plan = plan_quantized(qnet)
-        rtl = run_plan_rtl(plan, x_raw, build_dir=work, trace=True)
+        rtl = run_plan_rtl(plan, Q8_8.quantize(prepare_input(net, x)), build_dir=work, trace=True)
         golden = run_golden(qnet, x, record=True, progress=False)
         check_against_golden(plan, qnet, rtl, golden)
         spikes = [int(s.sum()) for s in golden.layer_spikes]
@@ -120,6 +102,7 @@ def run_cell(arith: str, op: str, kind: str, encoding: str, out: str, build: boo
     from hw.cores.plan import PlanError, plan_quantized
     from hw.fixed import Q8_8
     from hw.quantize import quantize_network
+    from sim.golden import run_golden
 
     t0 = time.perf_counter()
     name = f"{arith}-{op}-{kind}-{encoding}"
@@ -130,8 +113,6 @@ def run_cell(arith: str, op: str, kind: str, encoding: str, out: str, build: boo
     for gain in GAINS:   # the first gain at which every layer spikes (Q8.8 golden model)
         net = cell_network(op, kind, encoding, gain=gain)
         try:
-            from sim.golden import run_golden
-
             spikes = run_golden(quantize_network(net, Q8_8), x, record=True, progress=False).layer_spikes
         except Exception:   # noqa: BLE001 -- refused below, with the plan's message
             break
@@ -143,14 +124,14 @@ def run_cell(arith: str, op: str, kind: str, encoding: str, out: str, build: boo
         if arith == "sc":
             from hw.cores.sc_plan import SCPlan
 
-            SCPlan(qnet, length=SC_LENGTH)
+            plan = SCPlan(qnet, length=SC_LENGTH)
         else:
-            plan_quantized(qnet)
+            plan = plan_quantized(qnet)
     except (PlanError, ValueError) as err:
         row.update(status="refused", why=str(err).splitlines()[0][:160])
         return row
     try:
-        row["rtl"] = _rtl_equals_model(arith, net, x, work / "rtl")
+        row["rtl"] = _rtl_equals_model(arith, plan, qnet, net, x, work / "rtl")
     except Exception as err:   # noqa: BLE001 -- the table reports it
         row.update(status="FAIL", why=f"RTL: {type(err).__name__}: {str(err).splitlines()[0][:200]}",
                    trace=traceback.format_exc()[-2000:])
@@ -218,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     ok = sum(r["status"] == "ok" for r in rows)
     refused = [r for r in rows if r["status"] == "refused"]
     failed = [r for r in rows if r["status"] == "FAIL"]
-    print(f"\n{ok} cells built and RTL == model, {len(refused)} refused, {len(failed)} failed")
+    print(f"\n{ok} cells {'' if args.no_build else 'built and '}RTL == model, {len(refused)} refused, "
+          f"{len(failed)} failed")
     for r in refused:
         print(f"  refused {r['arith']} {r['op']} {r['kind']} {r['encoding']}: {r['why']}")
     for r in failed:

@@ -191,7 +191,9 @@ def check_memory_fit(plan: Any, board: Any) -> dict[str, int]:
     which nothing reads, is removed (the digits-tiny build: 9 planned, 10 used)."""
     need = dict(plan.resources())
     if board.lc_bound:
-        need["ebr"] += 1 + sum(1 for layer in plan.layers if getattr(layer, "count", False)) - 1
+        reply_buffer, output_spike_list = 1, 1
+        counts_copies = sum(1 for layer in plan.layers if getattr(layer, "count", False))
+        need["ebr"] += reply_buffer + counts_copies - output_spike_list
     b = board.budget
     rows = [("EBR", need["ebr"], b.ebr), ("SPRAM", need["spram"], b.spram), ("DSP", need["dsp"], b.dsp)]
     if not board.has_dsp:

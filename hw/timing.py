@@ -232,10 +232,8 @@ def parse_timing(report: dict[str, Any], log: str = "", *, core_clock: str = "cl
                                                   for a, b in found):
             found[key] = (1000.0 / f, None, None, [])
 
-    clocks = set(fmax) | set(_NO_PATHS.findall(log))
-    for a, b in found:
-        clocks.update(c for c in (_clock_of(a), _clock_of(b)) if c is not None)
-    in_paths = {c for a, b in found for c in (_clock_of(a), _clock_of(b))}
+    in_paths = {c for a, b in found for c in (_clock_of(a), _clock_of(b)) if c is not None}
+    clocks = set(fmax) | set(_NO_PATHS.findall(log)) | in_paths
     idle = sorted(c for c in clocks if idle_constant_clocks and _is_constant_net(c) and c not in in_paths)
     foreign = sorted(c for c in clocks if c != core_clock and c not in idle)
 
@@ -261,9 +259,8 @@ def parse_timing(report: dict[str, Any], log: str = "", *, core_clock: str = "cl
     groups.sort(key=lambda g: (g.met, -g.delay_ns))
 
     problems = []
-    in_groups = {c for g in groups for c in (_clock_of(g.source), _clock_of(g.sink))}
-    for c in foreign:
-        if c not in in_groups:
+    for c in foreign:   # one group per path of ``found``: its clocks are ``in_paths``
+        if c not in in_paths:
             problems.append(_foreign_problem(c))
     if core_clock not in clocks:
         problems.append(f"the core clock '{core_clock}' is not in nextpnr's report "

@@ -13,7 +13,7 @@ per-layer spike trains, counts, classes and cycles of an ``RTLResult`` (from
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from sim.tb.network import RTLResult, simulate_core
 from sw.training.equations import CELL_EQUATIONS
 
 __all__ = ["ACCEPTED", "REFUSED", "RECURRENT", "Case", "neuron", "make_case", "saturated_currents",
-           "check_against_golden", "run_case"]
+           "check_against_golden", "check_sc_engine", "run_case"]
 
 ACCEPTED = ("lif", "if", "synaptic", "alif", "expif", "adex", "lapicque", "second_order_lif", "alpha",
             "recurrent_lif")
@@ -173,3 +173,23 @@ def run_case(case: Case) -> tuple[RTLResult, GoldenResult]:
     golden = run_golden(case.qnet, case.x, record=True, progress=False)
     rtl = simulate_core(case.plan, Q8_8.quantize(case.x), load=case.load, trace=True)
     return rtl, golden
+
+
+def check_sc_engine(plan: Any, x: np.ndarray, build_dir: Any = None, trace: bool = True
+                    ) -> tuple[RTLResult, Any]:
+    """Run samples ``x`` through an SC plan's engine RTL (``run_plan_rtl``) and its model
+    (``sim.sc.fixed.run_sc_fixed``); assert counts, classes, cycles (the cycle model) and, with
+    ``trace``, every layer's spike train per step are equal.  Returns ``(rtl, model)``."""
+    from sim.sc.fixed import run_sc_fixed
+    from sim.tb.network import run_plan_rtl
+
+    rtl = run_plan_rtl(plan, Q8_8.quantize(x), build_dir=build_dir, trace=trace)
+    model = run_sc_fixed(plan.qnet, x, length=plan.length, base_seed=plan.base_seed, record=True,
+                         progress=False)
+    assert np.array_equal(rtl.spike_counts, model.spike_counts)
+    assert np.array_equal(rtl.predictions, model.predictions)
+    if trace:
+        for li, (got, want) in enumerate(zip(rtl.layer_spikes, model.layer_spikes)):
+            assert np.array_equal(got, want.transpose(1, 0, 2)), f"layer {li} spikes differ"
+    assert rtl.cycles.tolist() == plan.activity_cycles(model.layer_spikes, Q8_8.quantize(x))
+    return rtl, model

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hw.cores.link import BITS_PER_BYTE, INFO_REPLY_BYTES
+from hw.cores.link import BITS_PER_BYTE, INFO_REPLY_BYTES, reply_bytes
 
 __all__ = ["StreamPhase", "run_stream"]
 
@@ -74,7 +74,8 @@ def run_stream(plan: Any, phases: Sequence[Sequence[bytes]], *, divisor: int = 8
                                   "boot_addr": addrs, "boot_data": words, "boot_done": int(boot)}
         # a reply overdue by this many cycles means the device is stuck (the bench stops)
         longest = max((len(f) for frames in phases for f in frames), default=1)
-        arrays["timeout"] = 4 * (plan.cycles() + (longest + INFO_REPLY_BYTES + 2 * plan.n_output + 7)
+        arrays["timeout"] = 4 * (plan.cycles() + (longest + INFO_REPLY_BYTES
+                                                  + reply_bytes(plan.n_output, plan.timesteps, "S"))
                                  * BITS_PER_BYTE * divisor * (banks if window is None else window))
         for i, frames in enumerate(phases):
             arrays[f"p{i}_bytes"] = np.frombuffer(b"".join(frames), dtype=np.uint8)

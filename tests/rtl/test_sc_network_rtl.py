@@ -14,9 +14,7 @@ from hw.fixed import Q8_8
 from hw.ir import Dense, Network
 from hw.models import load_default_model
 from hw.quantize import quantize_network
-from sim.sc.fixed import run_sc_fixed
-from sim.tb.engine_cases import neuron
-from sim.tb.network import run_plan_rtl
+from sim.tb.engine_cases import check_sc_engine, neuron
 
 pytestmark = pytest.mark.rtl
 
@@ -33,16 +31,7 @@ def _digits(n):
 
 def _equal_model(plan, x, build_dir, trace=True):
     """Run ``x`` through the engine RTL and its model; assert they are equal; returns both."""
-    rtl = run_plan_rtl(plan, Q8_8.quantize(x), build_dir=build_dir, trace=trace)
-    model = run_sc_fixed(plan.qnet, x, length=plan.length, base_seed=plan.base_seed, record=True,
-                         progress=False)
-    assert np.array_equal(rtl.spike_counts, model.spike_counts)
-    assert np.array_equal(rtl.predictions, model.predictions)
-    if trace:
-        for li, (got, want) in enumerate(zip(rtl.layer_spikes, model.layer_spikes)):
-            assert np.array_equal(got, want.transpose(1, 0, 2)), f"layer {li} spikes differ"
-    assert rtl.cycles.tolist() == plan.activity_cycles(model.layer_spikes, Q8_8.quantize(x))
-    return rtl, model
+    return check_sc_engine(plan, x, build_dir, trace)
 
 
 def test_every_kind_saturating(tmp_path):
