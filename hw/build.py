@@ -207,8 +207,7 @@ def check_memory_fit(plan: Any, board: Any) -> dict[str, int]:
 
 EVERY_MEMORY_IN_EBR = 'setattr -set ram_style "block" */m:*'
 """Yosys command (after ``read_rtlil``): every memory in block RAM, the small ones included
-(``Board.lc_bound``).  On the iCEstick it saves ~130 LCs of a 64 -> 10 layer's
-1 400 for 3 more EBR."""
+(``Board.lc_bound``): on the iCEstick a few more EBR buy LCs the device lacks."""
 
 
 def _synth_commands(board: Any) -> str:
