@@ -2,11 +2,14 @@
 
     python bench/sim_speed.py [--tests tests/rtl/test_network_rtl.py ...] [-n WORKERS]
 
-Runs ``pytest -m rtl`` on the chosen test files twice, with ``SIM=icarus`` and
-``SIM=verilator`` (``sim.tb.runner.default_simulator``), and prints each test's
-time (pytest's ``call`` duration: compile + simulation) on both, the totals and
-the ratio Icarus / Verilator (> 1: Verilator is faster).  The post-synthesis
-netlist tests pick their simulators themselves and are left out by default.
+Runs ``pytest -m rtl`` on the chosen test files three times: with ``SIM=icarus``, then
+with ``SIM=verilator`` twice.  The first Verilator pass starts cold, as on a clean CI
+machine: an empty build cache (``SNN_SIM_CACHE``, :mod:`sim.tb.build_cache`) and an empty
+ccache (``CCACHE_DIR``), both fresh temporary folders.  The second pass reuses them
+(warm: every design was built once, as when the suite runs again).  It prints each test's
+time (pytest's ``call`` duration: compile + simulation) in each pass, the totals and
+the ratios Icarus / Verilator (> 1: Verilator is faster).  The post-synthesis netlist
+tests pick their simulators themselves and are left out by default.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,14 +29,16 @@ DEFAULT_TESTS = ["tests/rtl/test_network_rtl.py", "tests/rtl/test_neuron_rtl.py"
 _DURATION = re.compile(r"^\s*([\d.]+)s (call|setup|teardown)\s+(\S+)")
 
 
-def run(sim: str, tests: list[str], workers: int, marker: str) -> tuple[dict[str, float], float, str]:
-    """pytest on ``tests`` with ``SIM=sim``: ({test id: call seconds}, wall seconds, summary line)."""
+def run(sim: str, tests: list[str], workers: int, marker: str,
+        env: dict[str, str] | None = None) -> tuple[dict[str, float], float, str]:
+    """pytest on ``tests`` with ``SIM=sim`` (and ``env``): ({test id: call seconds}, wall seconds, summary)."""
     cmd = [sys.executable, "-m", "pytest", "-q", "-m", marker, "--durations=0", "-p", "no:cacheprovider",
            *tests]
     if workers > 1:
         cmd += ["-n", str(workers)]
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "SIM": sim}, capture_output=True, text=True)
+    out = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "SIM": sim, **(env or {})},
+                         capture_output=True, text=True)
     wall = time.perf_counter() - t0
     times: dict[str, float] = {}
     for line in out.stdout.splitlines():
@@ -52,21 +58,31 @@ def main() -> int:
     parser.add_argument("-m", default="rtl", help='pytest marker expression (default "rtl")')
     args = parser.parse_args()
 
-    results = {sim: run(sim, args.tests, args.n, args.m) for sim in ("icarus", "verilator")}
-    (ti, wi, si), (tv, wv, sv) = results["icarus"], results["verilator"]
-    names = sorted(set(ti) | set(tv), key=lambda k: -ti.get(k, 0.0))
+    with tempfile.TemporaryDirectory(prefix="sim_speed_") as tmp:
+        fresh = {"SNN_SIM_CACHE": str(Path(tmp) / "builds"), "CCACHE_DIR": str(Path(tmp) / "ccache")}
+        passes = {"icarus": run("icarus", args.tests, args.n, args.m),
+                  "verilator cold": run("verilator", args.tests, args.n, args.m, fresh),
+                  "verilator warm": run("verilator", args.tests, args.n, args.m, fresh)}
+    ti = passes["icarus"][0]
+    names = sorted(set().union(*(p[0] for p in passes.values())), key=lambda k: -ti.get(k, 0.0))
     width = max([len(n) for n in names] + [20])
-    print(f"\n{'test':<{width}}  {'icarus s':>9}  {'verilator s':>11}  {'ratio':>6}")
+    cols = list(passes)
+    print(f"\n{'test':<{width}}" + "".join(f"  {c + ' s':>16}" for c in cols)
+          + f"  {'ratio cold':>10}  {'ratio warm':>10}")
+
+    def row(label: str, values: list[float | None]) -> str:
+        a, cold, warm = values
+        ratios = [f"{a / b:10.2f}" if a and b else f"{'-':>10}" for b in (cold, warm)]
+        cells = "".join(f"  {v:16.1f}" if v is not None else f"  {'-':>16}" for v in values)
+        return f"{label:<{width}}{cells}  " + "  ".join(ratios)
+
     for n in names:
-        a, b = ti.get(n), tv.get(n)
-        ratio = f"{a / b:6.2f}" if a and b else "     -"
-        print(f"{n:<{width}}  {a if a is not None else float('nan'):9.1f}  "
-              f"{b if b is not None else float('nan'):11.1f}  {ratio}")
-    sa, sb = sum(ti.values()), sum(tv.values())
-    print(f"{'sum of test times':<{width}}  {sa:9.1f}  {sb:11.1f}  {sa / max(sb, 1e-9):6.2f}")
-    print(f"{'pytest wall time':<{width}}  {wi:9.1f}  {wv:11.1f}  {wi / max(wv, 1e-9):6.2f}")
-    print(f"icarus: {si}\nverilator: {sv}")
-    return 0 if ("failed" not in si and "failed" not in sv) else 1
+        print(row(n, [passes[c][0].get(n) for c in cols]))
+    print(row("sum of test times", [sum(passes[c][0].values()) for c in cols]))
+    print(row("pytest wall time", [passes[c][1] for c in cols]))
+    for c in cols:
+        print(f"{c}: {passes[c][2]}")
+    return 0 if all("failed" not in p[2] for p in passes.values()) else 1
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def run_stream(plan: Any, phases: Sequence[Sequence[bytes]], *, divisor: int = 8
     from hw.cores.host_io import HostInterface
     from hw.toolchain import to_verilog
     from sim.tb.network import spram_model
-    from sim.tb.runner import run_cocotb, work_folder
+    from sim.tb.runner import OPTIMIZE_CYCLES, run_cocotb, work_folder
 
     with work_folder(build_dir, "snn_stream_") as build_dir:
         top = build_dir / f"{TOPLEVEL}.v"
@@ -83,9 +83,13 @@ def run_stream(plan: Any, phases: Sequence[Sequence[bytes]], *, divisor: int = 8
         data, out = build_dir / "stream.npz", build_dir / "stream_out.npz"
         out.unlink(missing_ok=True)
         np.savez(data, **arrays)
+        n_frames = sum(len(frames) for frames in phases)
+        n_bytes = sum(len(f) for frames in phases for f in frames)
+        clocks = n_frames * plan.cycles() + n_bytes * BITS_PER_BYTE * divisor  # worst-case inferences + line time
         run_cocotb(verilog_sources=sources, toplevel=TOPLEVEL, test_module="sim.tb.stream_tb",
                    build_dir=build_dir / "sim", extra_env={"SNN_STREAM_DATA": str(data.resolve()),
-                                                          "SNN_STREAM_OUT": str(out.resolve())})
+                                                          "SNN_STREAM_OUT": str(out.resolve())},
+                   optimize=clocks >= OPTIMIZE_CYCLES)
         result = []
         with np.load(out) as res:
             for i in range(len(phases)):

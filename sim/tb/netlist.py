@@ -448,7 +448,7 @@ def run_netlist_raw(build_dir: str | Path, plan: Any, report: dict, x_raw: np.nd
                  timeout_cycles=int(timeout_cycles))
         run_cocotb(verilog_sources=files.sources, toplevel=HARNESS_TOP, test_module="sim.tb.netlist_tb",
                    build_dir=sim_dir / simulator, defines=files.defines, simulator=simulator,
-                   public_all=not inline_logic,
+                   public_all=not inline_logic, optimize=True,
                    extra_env={"SNN_NL_DATA": str(data), "SNN_NL_OUT": str(out),
                                                      "PYTHONUNBUFFERED": "1"})
         _check_spram_kept(plan, sim_dir / "src", corrupt)

@@ -138,7 +138,7 @@ def run_plan_rtl(plan: Any, x_raw: np.ndarray, *, build_dir: str | Path | None =
     ``trace``: also record every layer's spike train (``RTLResult.layer_spikes``;
     the bench then samples the trace signals every cycle, which costs some speed).
     """
-    from sim.tb.runner import run_cocotb, work_folder
+    from sim.tb.runner import OPTIMIZE_CYCLES, run_cocotb, work_folder
 
     x_raw = np.asarray(x_raw, dtype=np.int64).reshape(-1, plan.n_input)
     with work_folder(build_dir, "snn_rtl_") as build_dir:
@@ -150,7 +150,8 @@ def run_plan_rtl(plan: Any, x_raw: np.ndarray, *, build_dir: str | Path | None =
                  width=plan.fmt.width, n_layers=len(plan.layers), trace=trace)
         run_cocotb(verilog_sources=sources, toplevel=TOPLEVEL, test_module="sim.tb.network_tb",
                    build_dir=build_dir / "sim", extra_env={"SNN_TB_DATA": str(data.resolve()),
-                                                          "SNN_TB_OUT": str(out.resolve())})
+                                                          "SNN_TB_OUT": str(out.resolve())},
+                   optimize=len(x_raw) * plan.cycles() >= OPTIMIZE_CYCLES)
         with np.load(out) as res:
             return RTLResult(res["counts"].astype(np.int64), res["pred"].astype(np.int64),
                              res["cycles"].astype(np.int64),

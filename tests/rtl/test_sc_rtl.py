@@ -15,7 +15,7 @@ import pytest
 from hw.cores.sc import sc_unit_for
 from hw.toolchain import to_verilog
 from sim.sc.bitstream import sc_dot_counts
-from sim.tb.runner import run_cocotb
+from sim.tb.runner import OPTIMIZE_CYCLES, run_cocotb
 
 pytestmark = pytest.mark.rtl
 
@@ -54,4 +54,5 @@ def test_sc_dot_product_bit_exact(sng: str, mode: str, tmp_path: Path) -> None:
     np.savez(tmp_path / "vectors.npz", **vec)
     (tmp_path / "sc_dot.v").write_text(to_verilog(unit, "sc_dot"))
     run_cocotb(verilog_sources=[tmp_path / "sc_dot.v"], toplevel="sc_dot", test_module="sim.tb.sc_tb",
-               build_dir=tmp_path / "sim", extra_env={"SC_TB_VECTORS": str(tmp_path / "vectors.npz")})
+               build_dir=tmp_path / "sim", extra_env={"SC_TB_VECTORS": str(tmp_path / "vectors.npz")},
+               optimize=int(vec["length"].sum()) >= OPTIMIZE_CYCLES)
