@@ -1,4 +1,4 @@
-"""Training-step time in four cases: this project vs snnTorch vs SpikingJelly, one run.
+"""Training-step time in five cases: this project vs snnTorch, SpikingJelly and BrainPy, one run.
 
 Cases (LIF everywhere: beta 0.9 / SpikingJelly tau 10 with ``decay_input=False``,
 threshold 1, subtract reset with the reset spike detached, ATan surrogate;
@@ -8,6 +8,16 @@ loss cross-entropy on the output spike counts; Adam lr 2e-3; T = 25):
   2. the same, rate-encoded input (Bernoulli spikes, p = pixel value)
   3. 784-512-512-10, static input, batch 128
   4. the same, rate-encoded input
+  5. seed 003's network (docs/training.md): 100 Poisson inputs (5 Hz) -> Linear -> exponential
+     synapse (tau 10) -> LIF (tau 20, soft reset keeping its gradient, ReluGrad surrogate)
+     -> Linear -> exponential readout (tau 10); T = 100, one fixed batch of 128, 4 hidden
+     neurons, cross-entropy of the time-averaged readout, Adam 3e-3.  Variants: ``ours``
+     (the docs' ``SpikingSequential``), ``ours-pyloops`` (the same with the fused scans'
+     Python loops, ``scan_kernels.kernels_disabled``) and ``brainpy-jit`` (the seed's own
+     brainstate/brainpy code: ``for_loop`` over T, ``grad`` and braintools' Adam inside one
+     ``brainstate.transform.jit``; XLA on the CPU, one thread with ``--threads 1``).  BrainPy
+     is a bench-only dependency (``pip install brainpy brainstate braintools brainunit jax``);
+     ``--skip brainpy`` leaves it out.
 
 The 784-wide input is synthetic and MNIST-like (a fresh 20 % of the pixels on, values
 uniform in [0.5, 1]: mean ~0.15, as MNIST's ~0.13); there is no MNIST download here.
@@ -54,7 +64,7 @@ version of this bench measured nothing but that).  Where ``clear_refs`` cannot b
 the child falls back to ``ru_maxrss - rss_before`` and the figure is marked ``<=`` (a lower
 bound at best).  Each child runs ``--mem-repeats`` times (alternating); the median is shown.
 
-    python bench/train_cases.py                     # all four cases, 1 thread
+    python bench/train_cases.py                     # all five cases, 1 thread
     python bench/train_cases.py --quick             # smoke run (few steps)
     python bench/train_cases.py --cases 1 3 --skip snntorch --threads 2
 """
@@ -86,7 +96,10 @@ CASES = {
     2: dict(sizes=(64, 128, 128, 10), batch=64, rate=True, data="digits"),
     3: dict(sizes=(784, 512, 512, 10), batch=128, rate=False, data="mnist-like"),
     4: dict(sizes=(784, 512, 512, 10), batch=128, rate=True, data="mnist-like"),
+    5: dict(sizes=(100, 4, 2), batch=128, rate=True, data="seed-003 Poisson 5 Hz", seed003=True),
 }
+SEED003_T, SEED003_LR = 100, 3e-3
+BRAINPY_PACKAGES = "brainpy==2.8.2 brainstate==0.5.4 braintools==0.3.0 brainunit==0.5.2 jax==0.10.2"
 
 
 def _batches(case: dict, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -181,6 +194,93 @@ class _SJNet(nn.Module):
         return out.sum(0)
 
 
+# -- seed 003 (docs/training.md "Brain-dynamics models"): 100 -> Linear -> Expon synapse ->
+# LIF -> Linear -> Expon readout, T = 100, one fixed batch of 128, CE of the time-mean readout
+def _seed003_data(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.rand(SEED003_T, 128, 100, generator=g) < 5.0 * 1e-3).float()  # 5 Hz, dt 1 ms
+    return x, (torch.rand(128, generator=g) < 0.5).long()
+
+
+def _seed003_ours() -> nn.Module:
+    """The docs' ``SpikingSequential`` of seed 003 (same initialisation as braintools')."""
+    import math
+
+    from sw.training import ExpSynapse, LapicqueCell, LeakyReadout, SpikingSequential, make_surrogate
+
+    relu_grad = make_surrogate(lambda x, alpha, width: alpha * torch.clamp(width - x.abs(), min=0.0),
+                               name="relu_grad", register=False, alpha=0.3, width=1.0)
+
+    def kaiming(linear: nn.Linear, scale: float = math.sqrt(2.0)) -> nn.Linear:
+        nn.init.normal_(linear.weight, std=math.sqrt(scale / linear.in_features))
+        nn.init.zeros_(linear.bias)
+        return linear
+
+    torch.manual_seed(0)
+    return SpikingSequential(
+        kaiming(nn.Linear(100, 4), 7 * (1 - math.exp(-1.0))), ExpSynapse(tau=10.0, dt=1.0),
+        LapicqueCell(tau=20.0, r=1.0, dt=20.0 * (1.0 - math.exp(-1.0 / 20.0)), threshold=1.0,
+                     v_rest=0.0, surrogate_fn=relu_grad, reset="subtract", detach_reset=False),
+        kaiming(nn.Linear(4, 2)), LeakyReadout(tau=10.0, dt=1.0))
+
+
+class _BrainPyVariant:
+    """Seed 003's own code: brainstate/brainpy modules, ``for_loop`` over T, ``grad`` and
+    braintools' Adam in one ``brainstate.transform.jit`` function (XLA on the CPU)."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        import brainpy
+        import brainstate
+        import braintools
+        import brainunit as u
+        import jax.numpy as jnp
+
+        brainstate.random.seed(0)
+        brainstate.environ.set(dt=1.0 * u.ms)
+
+        class SNN(brainstate.nn.Module):
+            def __init__(self, n_in, n_rec, n_out):
+                super().__init__()
+                decay = 1 - u.math.exp(-brainstate.environ.get_dt() / (1 * u.ms))
+                self.i2r = brainstate.nn.Sequential(
+                    brainstate.nn.Linear(n_in, n_rec, w_init=braintools.init.KaimingNormal(
+                        scale=7 * decay, unit=u.mA), b_init=braintools.init.ZeroInit(unit=u.mA)),
+                    brainpy.state.Expon(n_rec, tau=10. * u.ms,
+                                        g_initializer=braintools.init.Constant(0. * u.mA)))
+                self.r = brainpy.state.LIF(n_rec, tau=20 * u.ms, V_rest=0 * u.mV, V_reset=0 * u.mV,
+                                           V_th=1. * u.mV, spk_fun=braintools.surrogate.ReluGrad())
+                self.r2o = brainstate.nn.Linear(n_rec, n_out, w_init=braintools.init.KaimingNormal())
+                self.o = brainpy.state.Expon(n_out, tau=10. * u.ms,
+                                             g_initializer=braintools.init.Constant(0.))
+
+            def update(self, spike):
+                return self.o(self.r2o(self.r(self.i2r(spike))))
+
+        net = SNN(100, 4, 2)
+        x_data, y_data = jnp.asarray(x.numpy() > 0), jnp.asarray(y.numpy())
+        opt = braintools.optim.Adam(lr=SEED003_LR)
+        opt.register_trainable_weights(net.states(brainstate.ParamState))
+
+        def loss_fn():
+            outs = u.math.mean(brainstate.transform.for_loop(net.update, x_data), axis=0)
+            return braintools.metric.softmax_cross_entropy_with_integer_labels(outs, y_data).mean()
+
+        @brainstate.transform.jit
+        def train_step():
+            brainstate.nn.init_all_states(net, batch_size=x.shape[1])
+            grads, loss = brainstate.transform.grad(loss_fn, net.states(brainstate.ParamState),
+                                                    return_value=True)()
+            opt.update(grads)
+            return loss
+
+        self.name, self.train_step, self.times = "brainpy-jit", train_step, []
+
+    def step(self, x, y) -> float:
+        t0 = time.perf_counter()
+        float(self.train_step())  # float() waits for XLA's result
+        return time.perf_counter() - t0
+
+
 class _Variant:
     def __init__(self, name: str, model: nn.Module, forward):
         self.name, self.model, self.forward = name, model, forward
@@ -216,22 +316,59 @@ def _variants(case: dict, skip: list[str]) -> list[_Variant]:
     return out
 
 
+class _PyLoopVariant(_Variant):
+    """The project's model with the fused scans' Python loops (``scan_kernels`` off)."""
+
+    def step(self, x, y) -> float:
+        from sw.training.scan_kernels import kernels_disabled
+
+        with kernels_disabled():
+            return super().step(x, y)
+
+
+def _seed003_variants(data, skip: list[str]) -> list:
+    ours, pyloops = _seed003_ours(), _seed003_ours()
+    out: list = [_Variant("ours", ours, lambda x, m=ours: m(x).mean(0)),
+                 _PyLoopVariant("ours-pyloops", pyloops, lambda x, m=pyloops: m(x).mean(0))]
+    for v in out:
+        v.opt = torch.optim.Adam(v.model.parameters(), lr=SEED003_LR)
+    if "brainpy" not in skip:
+        try:
+            out.append(_BrainPyVariant(*data[0]))
+        except ImportError as err:
+            print(f"  (no brainpy-jit variant: {err}; pip install {BRAINPY_PACKAGES})", flush=True)
+    return out
+
+
 def _run_case(num: int, args) -> dict[str, tuple[float, float]]:
     case = CASES[num]
-    data = _batches(case)
-    vs = _variants(case, args.skip)
+    if case.get("seed003"):
+        data = [_seed003_data()]
+        vs = _seed003_variants(data, args.skip)
+    else:
+        data = _batches(case)
+        vs = _variants(case, args.skip)
     rounds = args.warmup + args.steps
     k = 0
     for r in range(rounds):
         order = vs[r % len(vs):] + vs[: r % len(vs)]
         for v in order:
-            x, y = data[k % POOL]
+            x, y = data[k % len(data)]
             dt = v.step(x, y)
             if r >= args.warmup:
                 v.times.append(dt)
         k += 1
     res = {v.name: (1e3 * statistics.median(v.times), 1e3 * statistics.fmean(v.times))
            for v in vs}
+    if case.get("seed003"):
+        with torch.no_grad():  # the LIF layer's firing rate of the project's net
+            x, _ = data[0]
+            m = vs[0].model
+            syn = m[1].forward_sequence(m[0](x))[0]
+            rate = float(m[2].forward_sequence(syn)[0].mean())
+        res["_rate1"] = (rate, rate)
+        res["_in"] = (float((x != 0).float().mean()), 0.0)
+        return res
     with torch.no_grad():  # hidden-layer-1 firing rate of the project's net on batch 0
         x, _ = data[0]
         xs = prepare_input(vs[0].model, x, T)
@@ -323,7 +460,7 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cases", nargs="*", type=int, default=list(CASES), choices=list(CASES))
-    p.add_argument("--skip", nargs="*", default=[], choices=["snntorch", "spikingjelly"])
+    p.add_argument("--skip", nargs="*", default=[], choices=["snntorch", "spikingjelly", "brainpy"])
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--steps", type=int, default=30, help="timed rounds per case (default 30)")
     p.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
@@ -339,6 +476,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         args.steps, args.warmup, args.mem_repeats = 3, 1, 1
     torch.set_num_threads(args.threads)
+    if args.threads == 1:  # XLA's CPU backend: one thread too, like torch (read when jax loads)
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+                                   " intra_op_parallelism_threads=1").strip()
     from importlib.metadata import PackageNotFoundError, version as _version
 
     def version(pkg: str) -> str:
@@ -349,7 +489,8 @@ def main(argv: list[str] | None = None) -> dict:
     t_start = time.time()
     load0 = os.getloadavg()
     print(f"train_cases: T={T}, Adam {LR}, {args.threads} thread(s), torch {torch.__version__}, "
-          f"snntorch {version('snntorch')}, spikingjelly {version('spikingjelly')}; "
+          f"snntorch {version('snntorch')}, spikingjelly {version('spikingjelly')}, "
+          f"brainpy {version('brainpy')} (brainstate {version('brainstate')}, jax {version('jax')}); "
           f"{args.warmup} warm-up + {args.steps} timed rounds, variants interleaved; "
           f"load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}", flush=True)
     results: dict = {}
@@ -361,7 +502,7 @@ def main(argv: list[str] | None = None) -> dict:
         ours = res["ours"][0]
         net = "-".join(map(str, c["sizes"]))
         print(f"\ncase {num}: {net}, {'rate-encoded' if c['rate'] else 'static'} "
-              f"{c['data']} input (non-zero {res['_in'][0]:.0%}), batch {c['batch']}; "
+              f"{c['data']} input (non-zero {res['_in'][0]:.1%}), batch {c['batch']}; "
               f"hidden-1 rate at the end {res['_rate1'][0]:.3f}; {time.time() - t0:.0f} s")
         print(f"  {'variant':16s} {'median ms':>10s} {'(mean)':>9s} {'peer/ours':>9s}")
         for name, (med, mean) in res.items():

@@ -32,6 +32,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from sw.training import scan_kernels
 from sw.training.fused import reverse_discounted_sum
 
 
@@ -121,10 +122,12 @@ def reset_grads(u: Tensor, th: float, g_s: Tensor | None, g_v: Tensor | None, de
         c = torch.zeros_like(u)
     if isinstance(a, Tensor):
         m = a * decay
-        gu = torch.empty_like(u)
-        gu[-1] = c[-1]
-        for t in range(u.shape[0] - 2, -1, -1):
-            torch.addcmul(c[t], m[t], gu[t + 1], out=gu[t])
+        gu = scan_kernels.reverse_addcmul(c, m)
+        if gu is None:
+            gu = torch.empty_like(u)
+            gu[-1] = c[-1]
+            for t in range(u.shape[0] - 2, -1, -1):
+                torch.addcmul(c[t], m[t], gu[t + 1], out=gu[t])
     else:
         gu = reverse_discounted_sum(c, decay)
     g_th = None
@@ -160,17 +163,19 @@ class LinearScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, a: Tensor, g0: Tensor | None) -> Tensor:  # type: ignore[override]
-        out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-        a_t = _scalar(a, x)
-        g = g0
-        for t in range(x.shape[0]):
-            o = out[t]
-            if g is None:
-                o.copy_(x[t])
-            else:
-                torch.mul(g, a_t, out=o)
-                o.add_(x[t])
-            g = o
+        out = scan_kernels.linear_scan(x, float(a), g0)
+        if out is None:
+            out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+            a_t = _scalar(a, x)
+            g = g0
+            for t in range(x.shape[0]):
+                o = out[t]
+                if g is None:
+                    o.copy_(x[t])
+                else:
+                    torch.mul(g, a_t, out=o)
+                    o.add_(x[t])
+                g = o
         ctx.save_for_backward(out, g0)
         ctx.a = float(a)
         ctx.set_materialize_grads(False)
@@ -217,7 +222,8 @@ class MembraneScan(torch.autograd.Function):
                 u.add_(x[t])
             return u if xn is None else u.sub_(xn[t])
 
-        u_all, s_all, v_all = spike_scan(pre, x, v0, threshold, reset)
+        done = scan_kernels.membrane_scan(x, xn, v0, float(beta), float(threshold), reset)
+        u_all, s_all, v_all = done if done is not None else spike_scan(pre, x, v0, threshold, reset)
         keep_for_backward(ctx, (u_all, v0), derivative, params, b=float(beta),
                           th=float(threshold), reset=reset, detach=detach)
         return s_all, v_all
@@ -259,7 +265,8 @@ class LapicqueScan(torch.autograd.Function):
             torch.sub(vr_t, v, out=u)
             return u.add_(rI[t]).mul_(k_t).add_(v)
 
-        u_all, s_all, v_all = spike_scan(pre, rI, v0, threshold, reset)
+        done = scan_kernels.lapicque_scan(rI, v0, float(k_t), float(vr_t), float(threshold), reset)
+        u_all, s_all, v_all = done if done is not None else spike_scan(pre, rI, v0, threshold, reset)
         keep_for_backward(ctx, (u_all,), derivative, params, k=float(k_t), th=float(threshold),
                           reset=reset, detach=detach)
         return s_all, v_all

@@ -26,3 +26,11 @@ def test_train_throughput_runs():
 def test_gpu_throughput_runs_on_cpu_quick():
     out = _run("bench/gpu_throughput.py", "--device", "cpu", "--quick", "--repeats", "1")
     assert "(a)" in out and "(b)" in out and "vs SpikingJelly" in out
+
+
+def test_train_cases_seed003_runs_with_both_loops():
+    """Case 5 (seed 003) with the C loops and the Python loops; BrainPy is a bench-only peer."""
+    out = _run("bench/train_cases.py", "--cases", "5", "--quick", "--no-memory", "--skip", "brainpy")
+    assert "case 5: 100-4-2" in out
+    lines = {ln.split()[0]: ln for ln in out.splitlines() if ln.startswith("  ours")}
+    assert set(lines) == {"ours", "ours-pyloops"} and lines["ours-pyloops"].rstrip().endswith("x")
