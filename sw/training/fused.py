@@ -25,6 +25,8 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
+from sw.training import scan_kernels
+
 _CHUNK = 64
 _ENABLED = [True]
 
@@ -66,7 +68,14 @@ def _powers(n: int, beta: float, dtype: torch.dtype, device: torch.device) -> Te
 
 
 def reverse_discounted_sum(g: Tensor, beta: float) -> Tensor:
-    """``out[t] = sum_{k >= t} beta**(k - t) * g[k]`` along dim 0."""
+    """``out[t] = sum_{k >= t} beta**(k - t) * g[k]`` along dim 0.
+
+    On the CPU the compiled reverse scan (``scan_kernels.reverse_linear_scan``, ``T N``
+    multiply-adds) does it; elsewhere, matrix products with the triangular matrix of powers.
+    """
+    out = scan_kernels.reverse_linear_scan(g, float(beta))
+    if out is not None:
+        return out
     T = g.shape[0]
     flat = g.reshape(T, -1)
     if T <= _CHUNK:

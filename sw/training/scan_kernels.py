@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["available", "kernels_disabled", "linear_scan", "membrane_scan", "lapicque_scan",
-           "reverse_addcmul", "PARALLEL_ELEMENTS", "RESETS"]
+           "reverse_addcmul", "reverse_linear_scan", "PARALLEL_ELEMENTS", "RESETS"]
 
 PARALLEL_ELEMENTS = 1 << 16
 RESETS = {"subtract": 0, "zero": 1, "none": 2}
@@ -89,6 +89,14 @@ void reverse_addcmul_##SUF(const T_ *c, const T_ *m, T_ *gu, long T, long N) {  
     for (long t = T - 2; t >= 0; --t) {                                                     \
         const T_ *ct = c + t * N, *mt = m + t * N, *gn = gu + (t + 1) * N; T_ *gt = gu + t * N; \
         for (long i = 0; i < N; ++i) { T_ p = mt[i] * gn[i]; gt[i] = ct[i] + p; }           \
+    }                                                                                       \
+}                                                                                           \
+void reverse_linear_scan_##SUF(const T_ *g, T_ a, T_ *out, long T, long N) {                 \
+    const T_ *gl = g + (T - 1) * N; T_ *ol = out + (T - 1) * N;                             \
+    for (long i = 0; i < N; ++i) ol[i] = gl[i];                                             \
+    for (long t = T - 2; t >= 0; --t) {                                                     \
+        const T_ *gt = g + t * N, *on = out + (t + 1) * N; T_ *ot = out + t * N;            \
+        for (long i = 0; i < N; ++i) { T_ p = on[i] * a; ot[i] = gt[i] + p; }               \
     }                                                                                       \
 }
 SCANS(float, f32)
@@ -145,7 +153,9 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         getattr(lib, f"membrane_scan_{suf}").argtypes = [p, L, p, L, p, real, real, i, p, p, p, L, L]
         getattr(lib, f"lapicque_scan_{suf}").argtypes = [p, L, p, real, real, real, i, p, p, p, L, L]
         getattr(lib, f"reverse_addcmul_{suf}").argtypes = [p, p, p, L, L]
-        for name in ("linear_scan", "membrane_scan", "lapicque_scan", "reverse_addcmul"):
+        getattr(lib, f"reverse_linear_scan_{suf}").argtypes = [p, real, p, L, L]
+        for name in ("linear_scan", "membrane_scan", "lapicque_scan", "reverse_addcmul",
+                     "reverse_linear_scan"):
             getattr(lib, f"{name}_{suf}").restype = None
     return lib
 
@@ -275,3 +285,15 @@ def reverse_addcmul(c: Tensor, m: Tensor) -> Tensor | None:
     gu = torch.empty(c.shape, dtype=c.dtype)
     getattr(lib, f"reverse_addcmul_{suf}")(c.data_ptr(), m.data_ptr(), gu.data_ptr(), c.shape[0], N)
     return gu
+
+
+def reverse_linear_scan(g: Tensor, a: float) -> Tensor | None:
+    """``out[T-1] = g[T-1]; out[t] = g[t] + a * out[t+1]`` (``sum_k a**(k-t) g[k]``), or ``None``."""
+    use = _usable(g)
+    if use is None:
+        return None
+    lib, suf, real, N = use
+    g = g.contiguous()
+    out = torch.empty(g.shape, dtype=g.dtype)
+    getattr(lib, f"reverse_linear_scan_{suf}")(g.data_ptr(), real(a), out.data_ptr(), g.shape[0], N)
+    return out
