@@ -93,7 +93,8 @@ def test_linear_state_modules_equal_their_python_loops(module, dtype) -> None:
             out_slow, _ = module.forward_sequence(x, state)
             g_slow = torch.autograd.grad(out_slow.square().sum(), x)[0]
         assert torch.equal(out_fast, out_slow)
-        torch.testing.assert_close(g_fast, g_slow, rtol=1e-12, atol=1e-12)
+        tol = 1e-12 if dtype == torch.float64 else 1e-5  # the backward's rounding order differs
+        torch.testing.assert_close(g_fast, g_slow, rtol=tol, atol=tol)
 
 
 def test_the_kernel_path_is_taken_and_a_wrong_kernel_would_be_caught(monkeypatch) -> None:
