@@ -11,9 +11,9 @@ For LIF (per step ``u[t] = beta * v[t-1] + I[t]``, ``s[t] = u[t] > threshold``,
 recomputed from it in backward.  Because the reset spike is detached, the
 backward recursion ``gu[t] = g[t] + beta * gu[t+1]`` with ``g[t] = dL/ds[t] *
 sg(u[t] - threshold) + dL/dv[t]`` is linear with a constant factor, so
-``reverse_discounted_sum`` evaluates it for all timesteps at once as a matrix
-product with the triangular matrix of powers of ``beta`` (in chunks for long
-sequences) instead of a Python loop.
+``reverse_discounted_sum`` evaluates it without a Python loop: on the CPU as a
+compiled reverse scan (``scan_kernels``), elsewhere as a matrix product with the
+triangular matrix of powers of ``beta`` (in chunks for long sequences).
 """
 
 from __future__ import annotations
