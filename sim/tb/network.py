@@ -133,7 +133,8 @@ def run_rtl(network: Any, x: Any, *, build_dir: str | Path | None = None, fmt: A
 
 def run_plan_rtl(plan: Any, x_raw: np.ndarray, *, build_dir: str | Path | None = None,
                  trace: bool = False) -> RTLResult:
-    """Run raw input words ``(batch, n_input)`` through ``plan``'s core on Icarus.
+    """Run raw input words ``(batch, n_input)`` through ``plan``'s core in the RTL simulator
+    (``sim.tb.runner``: Verilator unless ``SIM=icarus``).
 
     ``trace``: also record every layer's spike train (``RTLResult.layer_spikes``;
     the bench then samples the trace signals every cycle, which costs some speed).
