@@ -14,7 +14,7 @@ computed once for the static input).
     python bench/train_throughput.py --epochs 2 --threads 2
     python bench/train_throughput.py --cells          # fused vs step-by-step, every cell kind
     python bench/train_throughput.py --cells alif adex --reps 50
-    python bench/train_throughput.py --sparse         # dense vs gather-add crossover
+    python bench/train_throughput.py --sparse         # dense vs gather-add crossovers
 """
 
 from __future__ import annotations
@@ -196,7 +196,10 @@ def _cells_mode(args) -> dict[str, float]:
 
 
 def _sparse_mode(args) -> dict[str, float]:
-    """Dense matmul vs gather-add (``sw.training.sparse``) on binary inputs, by density."""
+    """Dense matmul vs the compiled gather-add (``sw.training.sparse_kernels``, the CSR built
+    in the timed forward as ``spike_linear`` does) and ``embedding_bag`` (the fallback), on
+    binary inputs, by density."""
+    from sw.training import sparse_kernels
     from sw.training.sparse import gather_linear, gather_weight_grad
 
     def median_ms(fn, n):
@@ -208,25 +211,38 @@ def _sparse_mode(args) -> dict[str, float]:
             ts.append(time.perf_counter() - t0)
         return 1e3 * sorted(ts)[n // 2]
 
+    compiled = sparse_kernels.available()
     n = 3 if args.quick else 7
     sizes = ((1600, 128, 128), (3200, 512, 512)) if args.quick else (
-        (1600, 64, 128), (1600, 128, 128), (3200, 784, 512), (3200, 512, 512))
+        (1600, 64, 128), (1600, 128, 128), (1600, 128, 64), (3200, 784, 512), (3200, 512, 512))
     print(f"sparse: x (rows, in) binary at each density, W (out, in); median of {n} ms; "
-          f"speed-up = dense / gather-add, {args.threads} thread(s)")
-    print(f"  {'rows x in -> out':20s} {'density':>7s} {'fwd dense':>9s} {'gather':>7s} {'x':>5s}"
-          f" {'dW dense':>9s} {'gather':>7s} {'x':>5s}")
+          f"x = dense / sparse, {args.threads} thread(s); C = sparse_kernels "
+          f"({'built' if compiled else 'NOT BUILT: columns show -'}), eb = embedding_bag")
+    print(f"  {'rows x in -> out':20s} {'density':>7s} {'fwd dense':>9s} {'C':>6s} {'x':>5s} "
+          f"{'eb':>6s} {'x':>5s} {'dW dense':>9s} {'C':>6s} {'x':>5s} {'eb':>6s} {'x':>5s}")
     out: dict[str, float] = {}
     for rows, n_in, n_out in sizes:
         w, g = torch.randn(n_out, n_in), torch.randn(rows, n_out)
-        for p in (0.01, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3):
+        for p in (0.01, 0.03, 0.06, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4):
             x = (torch.rand(rows, n_in) < p).float()
             fd = median_ms(lambda: x @ w.t(), n)
-            fg = median_ms(lambda: gather_linear(x, w), n)
+            fe = median_ms(lambda: gather_linear(x, w), n)
             gd = median_ms(lambda: g.t() @ x, n)
-            gg = median_ms(lambda: gather_weight_grad(g, x), n)
-            out[f"{rows}x{n_in}->{n_out}@{p}"] = fd / fg
-            print(f"  {f'{rows} x {n_in} -> {n_out}':20s} {p:7.2f} {fd:9.2f} {fg:7.2f} "
-                  f"{fd / fg:5.2f} {gd:9.2f} {gg:7.2f} {gd / gg:5.2f}", flush=True)
+            ge = median_ms(lambda: gather_weight_grad(g, x), n)
+            cols = []
+            if compiled:
+                csr = sparse_kernels.to_csr(x)
+                fc = median_ms(lambda: sparse_kernels.csr_linear(sparse_kernels.to_csr(x), w, None), n)
+                gc = median_ms(lambda: sparse_kernels.csr_weight_grad(g, csr), n)
+                out[f"{rows}x{n_in}->{n_out}@{p}:fwd"] = fd / fc
+                out[f"{rows}x{n_in}->{n_out}@{p}:dW"] = gd / gc
+                cols = [f"{fc:6.2f}", f"{fd / fc:5.2f}", f"{gc:6.2f}", f"{gd / gc:5.2f}"]
+            else:
+                cols = [f"{'-':>6s}", f"{'-':>5s}"] * 2
+            out[f"{rows}x{n_in}->{n_out}@{p}:fwd-eb"] = fd / fe
+            print(f"  {f'{rows} x {n_in} -> {n_out}':20s} {p:7.2f} {fd:9.2f} {cols[0]} {cols[1]} "
+                  f"{fe:6.2f} {fd / fe:5.2f} {gd:9.2f} {cols[2]} {cols[3]} {ge:6.2f} {gd / ge:5.2f}",
+                  flush=True)
     return out
 
 

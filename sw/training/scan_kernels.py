@@ -10,8 +10,8 @@ torch ops they replace (one rounding per ``*``, ``+`` and ``-``; compiled with
 to the Python loop; ``tests/training/test_scan_kernels.py`` checks that.
 
 The C source is compiled once per source/compiler into ``~/.cache/snn-ice40/scan-kernels/``
-(``$XDG_CACHE_HOME`` is honoured; ``SNN_SCAN_KERNELS=off`` turns the kernels off) with the
-system C compiler (``$CC``, else ``cc`` / ``gcc``), which takes ~0.2 s: no torch headers,
+(by ``sw.training.c_build``; ``$XDG_CACHE_HOME`` is honoured; ``SNN_SCAN_KERNELS=off`` turns the
+kernels off) with the system C compiler (``$CC``, else ``cc`` / ``gcc``), which takes ~0.2 s: no torch headers,
 no downloaded toolchain.  Where it cannot build, or for tensors it does not take (not on
 the CPU, not float32/float64, a step that is not one contiguous block), the scans use
 their Python loops; with more than one torch thread a large step (above
@@ -22,17 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
 import os
-import shutil
-import subprocess
-import tempfile
-import warnings
-from pathlib import Path
+import shutil  # noqa: F401  (tests patch shutil.which through this module)
 from typing import Iterator
 
 import torch
 from torch import Tensor
+
+from sw.training import c_build
 
 __all__ = ["available", "kernels_disabled", "linear_scan", "membrane_scan", "lapicque_scan",
            "reverse_addcmul", "reverse_linear_scan", "PARALLEL_ELEMENTS", "RESETS"]
@@ -109,41 +106,9 @@ _OFF = [False]
 _SUFFIX = {torch.float32: ("f32", ctypes.c_float), torch.float64: ("f64", ctypes.c_double)}
 
 
-def _compiler() -> str | None:
-    for name in (os.environ.get("CC"), "cc", "gcc"):
-        if name and shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
-def _cache_dir() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "snn-ice40" / "scan-kernels"
-
-
 def _build() -> ctypes.CDLL | None:
     """Compile (or find the compiled) library; ``None`` where that is not possible."""
-    cc = _compiler()
-    if cc is None:
-        return None
-    key = hashlib.sha256("\0".join([_SOURCE, cc, *_FLAGS]).encode()).hexdigest()[:24]
-    lib = _cache_dir() / f"scans-{key}.so"
-    try:
-        if not lib.is_file():
-            lib.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=lib.parent) as tmp:
-                src, out = Path(tmp) / "scans.c", Path(tmp) / "scans.so"
-                src.write_text(_SOURCE)
-                proc = subprocess.run([cc, *_FLAGS, str(src), "-o", str(out)], capture_output=True,
-                                      text=True, timeout=120)
-                if proc.returncode != 0:
-                    raise OSError(proc.stderr.strip()[-500:] or f"{cc} exited with {proc.returncode}")
-                os.replace(out, lib)  # atomic: parallel processes may build it at once
-        return _declare(ctypes.CDLL(str(lib)))
-    except (OSError, subprocess.SubprocessError) as err:
-        warnings.warn(f"fused scans: C kernels unavailable ({err}); using the Python loops",
-                      RuntimeWarning, stacklevel=3)
-        return None
+    return c_build.build_library(_SOURCE, _FLAGS, "scan-kernels", _declare, "fused scans")
 
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:

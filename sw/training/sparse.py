@@ -1,23 +1,27 @@
 """``spike_linear``: a ``Linear`` layer that exploits sparse (spike) inputs.
 
 Below a measured input density, ``x @ W.T`` is computed as a gather-add of the
-weight rows of the active inputs (``embedding_bag`` in ``sum`` mode over the
-non-zero columns of each row, weighted by their values so any sparse input is
-exact); below ``WEIGHT_GRAD_DENSITY`` (0 here: never, see below) the weight
-gradient ``g.T @ x`` likewise as a gather-add of the output-gradient rows of each
-input's active samples.  The input gradient
-``g @ W`` stays dense (it is dense).  Above the density, or for small layers,
-the dense matmul is used.
+weight rows of the active inputs, and the weight gradient ``g.T @ x`` as a
+scatter-add of the output-gradient rows of each input's active samples; the input
+gradient ``g @ W`` stays dense (it is dense).  Above the density, or for small
+layers, the dense matmul is used.
 
-Crossovers measured with ``python bench/train_throughput.py --sparse`` on this
-machine (1 thread, float32, binary inputs; 3200 rows, 512 or 784 inputs, 512
-outputs; two runs): the gather-add forward is 1.6-3.6x faster at 1-3 % density,
-0.5-1.3x at 6 % and 0.4-0.8x (slower) at 10 %, so it is taken below 8 %; the
-gather-add weight gradient was slower at every density (0.5-0.7x even at 1-3 %), so it is not
-taken (``WEIGHT_GRAD_DENSITY = 0``; the kernel stays, tested, for other
-machines).  With 128 outputs neither wins (a 64/128-wide matmul is already
-cheaper than finding the non-zeros).  An earlier measurement had put the
-crossovers at ~15-20 % (forward) and ~7-10 % (weight gradient).
+Two implementations, chosen automatically:
+
+* the compiled kernels of ``sw.training.sparse_kernels`` (C, built on first use), for
+  layers of at least ``KERNEL_MIN_OUT`` outputs: forward below
+  ``KERNEL_FORWARD_DENSITY``, weight gradient below ``KERNEL_WEIGHT_GRAD_DENSITY``.
+  Measured with ``python bench/train_throughput.py --sparse`` (1 thread, float32, binary
+  inputs, CSR built inside the timed forward): the forward is 1.6-8x faster than the
+  dense matmul up to 20-25 % density on 3200 x 784/512 -> 512 and 1.3-2.7x on
+  1600 x 64/128 -> 128, even (0.9-1.0x) at 40 %; the weight gradient 1.2-19x faster up
+  to 20 % and 0.75-1.0x at 25 %.  With 64 outputs the forward does not win above 3 %.
+* where the kernels cannot build, torch's ``embedding_bag`` (``gather_linear``): the
+  forward below ``FORWARD_DENSITY`` for ``SPARSE_MIN_OUT`` outputs or more (measured:
+  1.1-4.5x faster up to 6-15 % density on the big layers, slower at 20 %); its weight
+  gradient (``gather_weight_grad``) lost at every density down to 1-3 % on the big
+  layers in an earlier measurement, so ``WEIGHT_GRAD_DENSITY`` is 0 (never taken; the
+  kernel stays, tested, for other machines).
 """
 
 from __future__ import annotations
@@ -26,13 +30,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from sw.training import sparse_kernels
+from sw.training.sparse_kernels import Csr, csr_linear, csr_weight_grad, to_csr
+
+KERNEL_MIN_OUT = 128
+"""Layers with fewer outputs run dense even with the compiled kernels."""
+KERNEL_FORWARD_DENSITY = 0.30
+"""Compiled gather-add forward below this fraction of non-zero inputs."""
+KERNEL_WEIGHT_GRAD_DENSITY = 0.20
+"""Compiled scatter-add weight gradient below this fraction of non-zero inputs."""
 SPARSE_MIN_OUT = 256
 """Layers with fewer outputs always run dense (measured: no win at 128)."""
 SPARSE_MIN_ROWS = 256
 """Fewer rows (time x batch) than this always run dense."""
 FORWARD_DENSITY = 0.08
-"""Gather-add forward below this fraction of non-zero inputs (measured: wins at 6 %,
-loses at 10 %)."""
+"""``embedding_bag`` forward below this fraction of non-zero inputs."""
 WEIGHT_GRAD_DENSITY = 0.0
 """Gather-add weight gradient below this fraction of non-zero inputs (0: never; measured
 slower than the dense ``g.T @ x`` at every density down to 1 %)."""
@@ -86,18 +98,53 @@ class _SparseLinear(torch.autograd.Function):
         return gx, gw, gb, None
 
 
+class _CsrLinear(torch.autograd.Function):
+    """``sparse_kernels`` forward (and weight gradient below ``KERNEL_WEIGHT_GRAD_DENSITY``);
+    dense input gradient."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, csr: Csr):  # type: ignore[override]
+        out = csr_linear(csr, weight, bias)
+        ctx.save_for_backward(x, weight)
+        ctx.csr, ctx.has_bias = csr, bias is not None
+        return out
+
+    @staticmethod
+    def backward(ctx, g: Tensor):  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        gx = g @ weight if need[0] else None
+        gw = None
+        if need[1]:
+            csr = ctx.csr
+            gw = csr_weight_grad(g, csr) if csr.density < KERNEL_WEIGHT_GRAD_DENSITY else g.t() @ x
+        gb = g.sum(0) if need[2] and ctx.has_bias else None
+        return gx, gw, gb, None
+
+
 def spike_linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``F.linear(x, weight, bias)``, as a gather-add when ``x`` is sparse enough.
 
     ``x`` is ``(..., in_features)``; the choice is made per call from the layer size
-    and the measured fraction of non-zeros (module constants).
+    and the measured fraction of non-zeros (module constants): the compiled
+    ``sparse_kernels`` where they are built, else ``embedding_bag``.
     """
     n_out = weight.shape[0]
     rows = x.numel() // max(x.shape[-1], 1)
-    if (n_out < SPARSE_MIN_OUT or rows < SPARSE_MIN_ROWS or x.layout != torch.strided
-            or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64)):
+    if (rows < SPARSE_MIN_ROWS or x.layout != torch.strided or x.device.type != "cpu"
+            or x.dtype not in (torch.float32, torch.float64) or weight.dtype != x.dtype
+            or (bias is not None and bias.dtype != x.dtype)):
         return F.linear(x, weight, bias)
     flat = x.reshape(rows, x.shape[-1])
+    if n_out >= KERNEL_MIN_OUT and sparse_kernels.available():
+        csr = to_csr(flat.contiguous())
+        if csr is not None:
+            if csr.density >= KERNEL_FORWARD_DENSITY:
+                return F.linear(x, weight, bias)
+            out = _CsrLinear.apply(flat, weight, bias, csr)
+            return out.reshape(*x.shape[:-1], n_out)
+    if n_out < SPARSE_MIN_OUT:
+        return F.linear(x, weight, bias)
     density = float(torch.count_nonzero(flat)) / max(flat.numel(), 1)
     if density >= FORWARD_DENSITY:
         return F.linear(x, weight, bias)

@@ -1,19 +1,23 @@
-"""``spike_linear``: the gather-add path equals ``F.linear`` (values and gradients) and is
-chosen only for sparse inputs of large layers."""
+"""``spike_linear``: the gather-add paths (compiled ``sparse_kernels`` and the
+``embedding_bag`` fallback) equal ``F.linear`` (values and gradients) and are chosen only
+for sparse inputs of large layers."""
+
+import warnings
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from sw.training import sparse
+from sw.training import sparse, sparse_kernels
 from sw.training.sparse import gather_linear, gather_weight_grad, spike_linear
+from sw.training.sparse_kernels import csr_linear, csr_weight_grad, to_csr
 
 
 def _took_sparse(y: torch.Tensor) -> bool:
     """Whether the graph of ``y`` (through its reshape) holds the gather-add node."""
     fn = y.grad_fn
     names = [type(fn).__name__] + [type(f).__name__ for f, _ in fn.next_functions if f]
-    return any("SparseLinear" in n for n in names)
+    return any("SparseLinear" in n or "CsrLinear" in n for n in names)
 
 
 @pytest.mark.parametrize("binary", [True, False])
@@ -30,17 +34,73 @@ def test_gather_kernels_equal_dense(binary):
     torch.testing.assert_close(gather_weight_grad(gy, x), gy.t() @ x, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("density", [0.02, 0.08, 0.5])
-def test_spike_linear_equals_linear_and_dispatches_by_density(density):
+def test_the_compiled_kernels_build_here():
+    assert sparse_kernels.available()
+
+
+def _sparse_input(rows, cols, density, dtype, binary, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.rand(rows, cols, generator=g, dtype=dtype) < density).to(dtype)
+    if not binary:
+        x = x * torch.randn(rows, cols, generator=g, dtype=dtype)
+    x[7] = 0.0  # an empty row
+    x[:, 3] = 0.0  # an input never active
+    x[11] = 1.0  # a full row
+    return x
+
+
+def test_to_csr_holds_the_non_zeros():
+    x = _sparse_input(300, 40, 0.1, torch.float32, binary=False)
+    csr = to_csr(x)
+    r, c = x.nonzero(as_tuple=True)
+    assert csr.nnz == len(r) and csr.shape == (300, 40)
+    assert torch.equal(csr.rowptr, torch.cat([torch.zeros(1, dtype=torch.long),
+                                              torch.bincount(r, minlength=300).cumsum(0)]))
+    assert torch.equal(csr.col[: csr.nnz].long(), c)
+    assert torch.equal(csr.val[: csr.nnz], x[r, c])
+    assert to_csr((x != 0).float()).val is None  # binary: no values kept
+    assert to_csr(x.t()) is None and to_csr(x.half()) is None  # not taken: torch path
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("binary", [True, False])
+@pytest.mark.parametrize("n_out", [64, 150, 300])  # one tile, a tail tile, several tiles
+def test_compiled_kernels_equal_dense(binary, dtype, threads, n_out):
+    x = _sparse_input(300, 40, 0.1, dtype, binary)
+    g = torch.Generator().manual_seed(1)
+    w = torch.randn(n_out, 40, generator=g, dtype=dtype)
+    b = torch.randn(n_out, generator=g, dtype=dtype)
+    gy = torch.randn(300, n_out, generator=g, dtype=dtype)
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-5)
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        csr = to_csr(x)
+        torch.testing.assert_close(csr_linear(csr, w, b), x @ w.t() + b, **tol)
+        torch.testing.assert_close(csr_linear(csr, w, None), x @ w.t(), **tol)
+        torch.testing.assert_close(csr_weight_grad(gy, csr), gy.t() @ x, **tol)
+    finally:
+        torch.set_num_threads(old)
+
+
+@pytest.mark.parametrize("kernels", [True, False])
+@pytest.mark.parametrize("density", [0.02, 0.08, 0.22, 0.5])
+def test_spike_linear_equals_linear_and_dispatches_by_density(density, kernels):
     g = torch.Generator().manual_seed(1)
     x = (torch.rand(20, 16, 64, generator=g, dtype=torch.float64) < density).double()
     x.requires_grad_()
     w = torch.randn(300, 64, generator=g, dtype=torch.float64, requires_grad=True)
     b = torch.randn(300, generator=g, dtype=torch.float64, requires_grad=True)
-    y = spike_linear(x, w, b)
     measured = float(x.count_nonzero()) / x.numel()
-    sparse_path = _took_sparse(y)
-    assert sparse_path == (measured < sparse.FORWARD_DENSITY)
+    if kernels:
+        y = spike_linear(x, w, b)
+        assert _took_sparse(y) == (measured < sparse.KERNEL_FORWARD_DENSITY)
+        assert ("CsrLinear" in type(y.grad_fn.next_functions[0][0]).__name__) == _took_sparse(y)
+    else:
+        with sparse_kernels.kernels_disabled():
+            y = spike_linear(x, w, b)
+        assert _took_sparse(y) == (measured < sparse.FORWARD_DENSITY)
     gy = torch.randn(y.shape, generator=g, dtype=torch.float64)
     g1 = torch.autograd.grad((y * gy).sum(), [x, w, b])
     y2 = F.linear(x, w, b)
@@ -52,7 +112,44 @@ def test_spike_linear_equals_linear_and_dispatches_by_density(density):
 
 def test_small_layers_and_dense_inputs_stay_dense():
     x = (torch.rand(25, 64, 128) < 0.01).float()
-    assert not _took_sparse(spike_linear(x, torch.randn(128, 128, requires_grad=True)))
     xd = torch.rand(25, 64, 128)
+    assert not _took_sparse(spike_linear(x, torch.randn(64, 128, requires_grad=True)))
     assert not _took_sparse(spike_linear(xd, torch.randn(512, 128, requires_grad=True)))
-    assert _took_sparse(spike_linear(x, torch.randn(512, 128, requires_grad=True)))
+    assert not _took_sparse(spike_linear(x[:2], torch.randn(512, 128, requires_grad=True)))  # few rows
+    assert _took_sparse(spike_linear(x, torch.randn(128, 128, requires_grad=True)))
+    with sparse_kernels.kernels_disabled():
+        assert not _took_sparse(spike_linear(x, torch.randn(128, 128, requires_grad=True)))
+        assert _took_sparse(spike_linear(x, torch.randn(512, 128, requires_grad=True)))
+
+
+def test_weight_gradient_path_follows_its_density(monkeypatch):
+    """Between the two thresholds the forward is sparse and the weight gradient dense;
+    both give the dense gradient."""
+    x = (torch.rand(25, 64, 128, generator=torch.Generator().manual_seed(2)) < 0.1).double()
+    w = torch.randn(256, 128, dtype=torch.float64, requires_grad=True)
+    calls = []
+    real = sparse.csr_weight_grad
+    monkeypatch.setattr(sparse, "csr_weight_grad", lambda *a: calls.append(1) or real(*a))
+    for threshold, used in ((0.5, True), (0.05, False)):
+        monkeypatch.setattr(sparse, "KERNEL_WEIGHT_GRAD_DENSITY", threshold)
+        calls.clear()
+        (gw,) = torch.autograd.grad(spike_linear(x, w).sum(), [w])
+        assert bool(calls) == used
+        torch.testing.assert_close(gw, torch.ones(25 * 64, 256, dtype=torch.float64).t()
+                                   @ x.reshape(-1, 128), rtol=1e-12, atol=1e-12)
+
+
+def test_a_failed_build_warns_and_spike_linear_falls_back(monkeypatch, tmp_path):
+    monkeypatch.setattr(sparse_kernels, "_LIB", [])
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    monkeypatch.setattr(sparse_kernels.c_build.shutil, "which", lambda name: "/bin/false" if name else None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert not sparse_kernels.available()
+    assert any("sparse linear: C kernels unavailable" in str(w.message) for w in caught)
+    x = (torch.rand(25, 64, 128) < 0.02).float()
+    w = torch.randn(512, 128, requires_grad=True)
+    y = spike_linear(x, w)
+    assert _took_sparse(y) and "CsrLinear" not in type(y.grad_fn.next_functions[0][0]).__name__
+    torch.testing.assert_close(y, F.linear(x, w), rtol=1e-5, atol=1e-5)
