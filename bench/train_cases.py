@@ -1,4 +1,4 @@
-"""Training-step time in five cases: this project vs snnTorch, SpikingJelly and BrainPy, one run.
+"""Training-step time in five cases: this project vs snnTorch, SpikingJelly, Norse and BrainPy, one run.
 
 Cases (LIF everywhere: beta 0.9 / SpikingJelly tau 10 with ``decay_input=False``,
 threshold 1, subtract reset with the reset spike detached, ATan surrogate;
@@ -11,7 +11,9 @@ loss cross-entropy on the output spike counts; Adam lr 2e-3; T = 25):
   5. seed 003's network (docs/training.md): 100 Poisson inputs (5 Hz) -> Linear -> exponential
      synapse (tau 10) -> LIF (tau 20, soft reset keeping its gradient, ReluGrad surrogate)
      -> Linear -> exponential readout (tau 10); T = 100, one fixed batch of 128, 4 hidden
-     neurons, cross-entropy of the time-averaged readout, Adam 3e-3.  Variants: ``ours``
+     neurons, cross-entropy of the time-averaged readout, Adam 3e-3.  The spike train is a
+     bool tensor for every variant (the seed's own code feeds BrainPy ``x > 0``; the
+     project's ``SpikingSequential`` takes it as it is).  Variants: ``ours``
      (the docs' ``SpikingSequential``), ``ours-pyloops`` (the same with the fused scans'
      Python loops, ``scan_kernels.kernels_disabled``) and ``brainpy-jit`` (the seed's own
      brainstate/brainpy code: ``for_loop`` over T, ``grad`` and braintools' Adam inside one
@@ -26,7 +28,8 @@ before timing and is the same for every framework, so encoding is not timed and 
 framework sees identical inputs.  All models start from the same weights (copied from the
 project's ``SpikingNet``), so they begin with the same firing rates.
 
-Variants timed per case (one step = forward + loss + ``zero_grad`` + backward + Adam step):
+Variants timed per case (one step = forward + loss + ``zero_grad`` + backward + Adam step;
+every torch variant uses torch's fused Adam, ``fused=True``):
 
   ours             ``SpikingNet(n_layers=2)`` with its fused LIF scans; a static batch goes
                    in as ``prepare_input`` makes it (an ``expand`` over T), so the first
@@ -41,6 +44,11 @@ Variants timed per case (one step = forward + loss + ``zero_grad`` + backward + 
                    2.0 picks its CPU kernel itself (no cupy on a CPU).
   sj-l1once        (static cases) ``fc1(x)`` once, ``expand``-ed over T, then the rest of
                    the multi-step ``Sequential``.
+  norse            Norse's ``LIFBoxCell`` step loop with ``reset_subtract``, every layer per
+                   step (``_NorseNet``: the same dynamics through ``dt * tau_mem_inv`` and
+                   scaled weights; SuperSpike surrogate).  A bench-only peer:
+                   ``pip install --no-deps norse==1.1.0`` (its declared dependencies would
+                   replace the CPU torch); ``--skip norse`` leaves it out.
 
 Steps are interleaved: in each round every variant of the case runs one step (the order
 rotating by one each round), so a shared, loaded machine slows all alike.  After
@@ -99,6 +107,7 @@ CASES = {
     5: dict(sizes=(100, 4, 2), batch=128, rate=True, data="seed-003 Poisson 5 Hz", seed003=True),
 }
 SEED003_T, SEED003_LR = 100, 3e-3
+NORSE_PACKAGE = "norse==1.1.0"
 BRAINPY_PACKAGES = "brainpy==2.8.2 brainstate==0.5.4 braintools==0.3.0 brainunit==0.5.2 jax==0.10.2"
 
 
@@ -161,6 +170,46 @@ class _SnnTorchNet(nn.Module):
         return counts
 
 
+class _NorseNet(nn.Module):
+    """Norse's closest model: ``LIFBoxCell`` (a LIF without a current term) with
+    ``reset_subtract``; ``dt * tau_mem_inv = 1 - beta`` and the Linear weights scaled by
+    ``1 / (1 - beta)`` make ``v[t] = beta v[t-1] + W x[t] + b`` as in the other frameworks.
+    Its surrogate is Norse's default SuperSpike (``alpha`` 100; Norse has no ATan), and the
+    reset is not detached.  A step loop, every layer per step (Norse's tutorials' code)."""
+
+    def __init__(self, sizes):
+        import norse.torch as nt
+        from norse.torch.functional.reset import reset_subtract
+
+        super().__init__()
+        dt = 1e-3
+        p = nt.LIFBoxParameters(tau_mem_inv=torch.as_tensor((1.0 - BETA) / dt),
+                                v_leak=torch.as_tensor(0.0), v_th=torch.as_tensor(1.0),
+                                v_reset=torch.as_tensor(0.0), method="super",
+                                alpha=torch.as_tensor(100.0), reset_method=reset_subtract)
+        self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.lifs = nn.ModuleList(nt.LIFBoxCell(p, dt=dt) for _ in sizes[1:])
+
+    def copy_from(self, fcs: list[nn.Linear]) -> None:
+        _copy_linears(list(self.fcs), fcs)
+        with torch.no_grad():
+            for fc in self.fcs:
+                fc.weight.div_(1.0 - BETA)
+                fc.bias.div_(1.0 - BETA)
+
+    def forward(self, x):
+        """x ``(B, n)`` static (repeated every step) or ``(T, B, n)`` spikes -> counts."""
+        states: list = [None] * len(self.lifs)
+        static = x.dim() == 2
+        counts = 0
+        for t in range(T):
+            h = x if static else x[t]
+            for i, (fc, lif) in enumerate(zip(self.fcs, self.lifs)):
+                h, states[i] = lif(fc(h), states[i])
+            counts = counts + h
+        return counts
+
+
 def _sj_lif():
     from spikingjelly.activation_based import neuron, surrogate
 
@@ -198,7 +247,7 @@ class _SJNet(nn.Module):
 # LIF -> Linear -> Expon readout, T = 100, one fixed batch of 128, CE of the time-mean readout
 def _seed003_data(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    x = (torch.rand(SEED003_T, 128, 100, generator=g) < 5.0 * 1e-3).float()  # 5 Hz, dt 1 ms
+    x = torch.rand(SEED003_T, 128, 100, generator=g) < 5.0 * 1e-3  # 5 Hz, dt 1 ms; bool spikes
     return x, (torch.rand(128, generator=g) < 0.5).long()
 
 
@@ -281,10 +330,16 @@ class _BrainPyVariant:
         return time.perf_counter() - t0
 
 
+def _adam(params, lr: float) -> torch.optim.Adam:
+    """torch's fused Adam (one kernel for all parameters; what XLA makes of BrainPy's), the
+    same for every torch framework."""
+    return torch.optim.Adam(params, lr=lr, fused=True)
+
+
 class _Variant:
     def __init__(self, name: str, model: nn.Module, forward):
         self.name, self.model, self.forward = name, model, forward
-        self.opt = torch.optim.Adam(model.parameters(), lr=LR)
+        self.opt = _adam(model.parameters(), LR)
         self.times: list[float] = []
 
     def step(self, x, y) -> float:
@@ -311,6 +366,14 @@ def _variants(case: dict, skip: list[str]) -> list[_Variant]:
             m = _SJNet(sizes, once)
             _copy_linears(m.fcs, list(ours.fcs))
             out.append(_Variant("sj-l1once" if once else "sj", m, m))
+    if "norse" not in skip:
+        try:
+            m = _NorseNet(sizes)
+        except ImportError as err:
+            print(f"  (no norse variant: {err}; pip install --no-deps {NORSE_PACKAGE})", flush=True)
+        else:
+            m.copy_from(list(ours.fcs))
+            out.append(_Variant("norse", m, m))
     for v in out:
         v.model.train()
     return out
@@ -331,7 +394,7 @@ def _seed003_variants(data, skip: list[str]) -> list:
     out: list = [_Variant("ours", ours, lambda x, m=ours: m(x).mean(0)),
                  _PyLoopVariant("ours-pyloops", pyloops, lambda x, m=pyloops: m(x).mean(0))]
     for v in out:
-        v.opt = torch.optim.Adam(v.model.parameters(), lr=SEED003_LR)
+        v.opt = _adam(v.model.parameters(), SEED003_LR)
     if "brainpy" not in skip:
         try:
             out.append(_BrainPyVariant(*data[0]))
@@ -364,7 +427,7 @@ def _run_case(num: int, args) -> dict[str, tuple[float, float]]:
         with torch.no_grad():  # the LIF layer's firing rate of the project's net
             x, _ = data[0]
             m = vs[0].model
-            syn = m[1].forward_sequence(m[0](x))[0]
+            syn = m[1].forward_sequence(m[0](x.float()))[0]
             rate = float(m[2].forward_sequence(syn)[0].mean())
         res["_rate1"] = (rate, rate)
         res["_in"] = (float((x != 0).float().mean()), 0.0)
@@ -460,7 +523,8 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cases", nargs="*", type=int, default=list(CASES), choices=list(CASES))
-    p.add_argument("--skip", nargs="*", default=[], choices=["snntorch", "spikingjelly", "brainpy"])
+    p.add_argument("--skip", nargs="*", default=[],
+                   choices=["snntorch", "spikingjelly", "norse", "brainpy"])
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--steps", type=int, default=30, help="timed rounds per case (default 30)")
     p.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
@@ -490,6 +554,7 @@ def main(argv: list[str] | None = None) -> dict:
     load0 = os.getloadavg()
     print(f"train_cases: T={T}, Adam {LR}, {args.threads} thread(s), torch {torch.__version__}, "
           f"snntorch {version('snntorch')}, spikingjelly {version('spikingjelly')}, "
+          f"norse {version('norse')}, "
           f"brainpy {version('brainpy')} (brainstate {version('brainstate')}, jax {version('jax')}); "
           f"{args.warmup} warm-up + {args.steps} timed rounds, variants interleaved; "
           f"load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}", flush=True)

@@ -9,7 +9,9 @@ stack; recurrence lives inside a cell, e.g. ``RecurrentLIFCell``):
 * a state module with ``forward_sequence`` (``ExpSynapse``, ``LeakyReadout``)
   passes its state trajectory on;
 * any other module (``nn.Linear``, ``nn.Dropout``, ...) is stateless and is
-  applied to every timestep in one call.
+  applied to every timestep in one call; a plain ``nn.Linear`` (no hooks) goes through
+  ``sw.training.sparse.spike_linear``, so sparse spike inputs -- a bool spike train
+  included -- take the gather-add path.
 
 Seed 003's network, for example, is (docs/training.md has the whole recipe; ``h =
 20 (1 - e^{-1/20})`` makes the Euler step brainpy's exponential-Euler one)::
@@ -24,8 +26,16 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from sw.training.cells.base import SpikingCell
+from sw.training.sparse import spike_linear
 
 __all__ = ["SpikingSequential"]
+
+
+def _plain_linear(module: nn.Module) -> bool:
+    """An ``nn.Linear`` itself (not a subclass) whose forward nothing hooks into."""
+    return (type(module) is nn.Linear and not module._forward_hooks
+            and not module._forward_pre_hooks and not nn.modules.module._global_forward_hooks
+            and not nn.modules.module._global_forward_pre_hooks)
 
 
 class SpikingSequential(nn.Sequential):
@@ -66,6 +76,8 @@ class SpikingSequential(nn.Sequential):
                 h, final[i] = module.forward_sequence(h, init)
             elif callable(getattr(module, "forward_sequence", None)):
                 h, final[i] = module.forward_sequence(h, init)
+            elif _plain_linear(module):
+                h = spike_linear(h, module.weight, module.bias)
             else:
                 T, B = h.shape[:2]
                 y = module(h.reshape(T * B, *h.shape[2:]))

@@ -39,6 +39,9 @@ KERNEL_FORWARD_DENSITY = 0.30
 """Compiled gather-add forward below this fraction of non-zero inputs."""
 KERNEL_WEIGHT_GRAD_DENSITY = 0.20
 """Compiled scatter-add weight gradient below this fraction of non-zero inputs."""
+BOOL_SMALL_DENSITY = 0.02
+"""A bool input of a layer with fewer than ``KERNEL_MIN_OUT`` outputs takes the compiled
+path below this density (it saves the float copy that ``F.linear`` needs)."""
 SPARSE_MIN_OUT = 256
 """Layers with fewer outputs always run dense (measured: no win at 128)."""
 SPARSE_MIN_ROWS = 256
@@ -117,18 +120,39 @@ class _CsrLinear(torch.autograd.Function):
         gw = None
         if need[1]:
             csr = ctx.csr
-            gw = csr_weight_grad(g, csr) if csr.density < KERNEL_WEIGHT_GRAD_DENSITY else g.t() @ x
+            if csr.density < KERNEL_WEIGHT_GRAD_DENSITY:
+                gw = csr_weight_grad(g, csr)
+            else:
+                gw = g.t() @ (x if x.dtype == g.dtype else x.to(g.dtype))
         gb = g.sum(0) if need[2] and ctx.has_bias else None
         return gx, gw, gb, None
+
+
+def _bool_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``spike_linear`` of a bool spike train: the compiled path below its density (any
+    layer size: no float copy of ``x`` is made), else ``F.linear`` of ``x`` as floats."""
+    n_in = max(x.shape[-1], 1)
+    rows = x.numel() // n_in
+    limit = KERNEL_FORWARD_DENSITY if weight.shape[0] >= KERNEL_MIN_OUT else BOOL_SMALL_DENSITY
+    if (x.device.type == "cpu" and weight.dtype in (torch.float32, torch.float64)
+            and (bias is None or bias.dtype == weight.dtype) and sparse_kernels.available()):
+        csr = to_csr(x.reshape(rows, n_in).contiguous())
+        if csr is not None and csr.density < limit:
+            out = _CsrLinear.apply(x.reshape(rows, n_in), weight, bias, csr)
+            return out.reshape(*x.shape[:-1], weight.shape[0])
+    return F.linear(x.to(weight.dtype), weight, bias)
 
 
 def spike_linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``F.linear(x, weight, bias)``, as a gather-add when ``x`` is sparse enough.
 
-    ``x`` is ``(..., in_features)``; the choice is made per call from the layer size
-    and the measured fraction of non-zeros (module constants): the compiled
-    ``sparse_kernels`` where they are built, else ``embedding_bag``.
+    ``x`` is ``(..., in_features)``, float or a bool spike train; the choice is made per
+    call from the layer size and the measured fraction of non-zeros (module constants): the
+    compiled ``sparse_kernels`` where they are built, else ``embedding_bag`` (a bool ``x``
+    without the kernels: ``F.linear`` of it as floats).
     """
+    if x.dtype == torch.bool:
+        return _bool_linear(x, weight, bias)
     n_out = weight.shape[0]
     rows = x.numel() // max(x.shape[-1], 1)
     if (rows < SPARSE_MIN_ROWS or x.layout != torch.strided or x.device.type != "cpu"

@@ -69,24 +69,43 @@ static void run_tiles(range_fn fn, void *job, long N, int nthreads) {
 """
 
 _TYPED = r"""
-/* rowptr (R + 1) of the non-zeros of x (R, C); returns their number; *binary: all are 1. */
-long csr_count_@S@(const @T@ *x, long R, long C, long *rowptr, int *binary) {
-    long nnz = 0; int bin = 1; rowptr[0] = 0;
-    for (long r = 0; r < R; ++r) {
-        const @T@ *xr = x + r * C; long n = 0; int b = 1;
-        for (long c = 0; c < C; ++c) { @T@ v = xr[c]; n += (v != 0); b &= (v == 0) | (v == 1); }
-        nnz += n; bin &= b; rowptr[r + 1] = nnz;
-    }
+/* The number of non-zeros of x (R, C), over the flat array; *binary: all are 1. */
+long csr_count_@S@(const @T@ *x, long R, long C, int *binary) {
+    const long n = R * C; long nnz = 0; int bin = 1;
+    for (long i = 0; i < n; ++i) { @T@ v = x[i]; nnz += (v != 0); bin &= (v == 0) | (v == 1); }
     *binary = bin; return nnz;
 }
-/* Column indices (and values, if val) of the non-zeros; col and val hold nnz + 1 entries
-   (the branch-free loop writes one past the last non-zero). */
-void csr_fill_@S@(const @T@ *x, long R, long C, const long *rowptr, int *col, @T@ *val) {
-    for (long r = 0; r < R; ++r) {
-        const @T@ *xr = x + r * C; long k = rowptr[r];
-        if (val) { for (long c = 0; c < C; ++c) { col[k] = (int)c; val[k] = xr[c]; k += (xr[c] != 0); } }
-        else     { for (long c = 0; c < C; ++c) { col[k] = (int)c; k += (xr[c] != 0); } }
+/* The non-zeros of x[i0:i1] into col (and val); rows advanced as needed; branch-free
+   within one row (col and val hold nnz + 1 entries: that loop writes one past the last
+   non-zero). */
+static inline void fill_block_@S@(const @T@ *x, long i0, long i1, long C, long *k_, long *r_,
+                                  long *start_, long *rowptr, int *col, @T@ *val) {
+    long k = *k_, r = *r_, start = *start_;
+    while (i0 >= start + C) { rowptr[++r] = k; start += C; }
+    if (i1 <= start + C) {
+        if (val) { for (long i = i0; i < i1; ++i) { col[k] = (int)(i - start); val[k] = x[i]; k += (x[i] != 0); } }
+        else     { for (long i = i0; i < i1; ++i) { col[k] = (int)(i - start); k += (x[i] != 0); } }
+    } else {
+        for (long i = i0; i < i1; ++i) {
+            if (x[i] == 0) continue;
+            while (i >= start + C) { rowptr[++r] = k; start += C; }
+            col[k] = (int)(i - start); if (val) val[k] = x[i]; ++k;
+        }
     }
+    *k_ = k; *r_ = r; *start_ = start;
+}
+/* rowptr (R + 1) and the column indices (and values, if val) of the non-zeros, over the
+   flat array in blocks of 16 (a zero block is skipped). */
+void csr_fill_@S@(const @T@ *x, long R, long C, long *rowptr, int *col, @T@ *val) {
+    const long n = R * C; long k = 0, r = 0, start = 0, i0 = 0;  /* row r: [start, start + C) */
+    rowptr[0] = 0;
+    for (; i0 + 16 <= n; i0 += 16) {
+        int any = 0;
+        for (int q = 0; q < 16; ++q) any |= (x[i0 + q] != 0);
+        if (any) fill_block_@S@(x, i0, i0 + 16, C, &k, &r, &start, rowptr, col, val);
+    }
+    if (i0 < n) fill_block_@S@(x, i0, n, C, &k, &r, &start, rowptr, col, val);
+    while (r < R) rowptr[++r] = k;
 }
 typedef struct { const long *rp; const int *col; const @T@ *val; const @T@ *src; const @T@ *b;
                  @T@ *out; long R, C, N; } job_@S@;
@@ -112,6 +131,7 @@ static void linear_tile_@S@(const int *col, const @T@ *val, long k0, long k1, co
                             long N, long j, long w, const @T@ *b, @T@ *out) {
     @T@ acc[TILE];
     for (long i = 0; i < w; ++i) acc[i] = b ? b[j + i] : (@T@)0;
+    if (k0 == k1) { for (long i = 0; i < w; ++i) out[i] = acc[i]; return; }  /* an empty row */
     for (long k = k0; k < k1; ++k) {
         const @T@ *s = src + (long)col[k] * N + j;
         const @T@ v = val ? val[k] : (@T@)1;
@@ -140,10 +160,11 @@ static void wgrad_range_@S@(void *p, long j0, long j1) {
         const long w = j1 - j < TILE ? j1 - j : TILE;
         for (long c = 0; c < J->C; ++c) memset(J->out + c * N + j, 0, (size_t)w * sizeof(@T@));
         for (long r = 0; r < J->R; ++r) {
+            const long k0 = J->rp[r], k1 = J->rp[r + 1];
+            if (k0 == k1) continue;  /* an empty row adds nothing */
             @T@ gr[TILE];
             const @T@ *gp = J->src + r * N + j;
             for (long i = 0; i < TILE; ++i) gr[i] = i < w ? gp[i] : (@T@)0;
-            const long k0 = J->rp[r], k1 = J->rp[r + 1];
             if (w == TILE && !J->val) {
                 vec_@S@ gv[NV_@S@];
 #pragma GCC unroll 16
@@ -175,7 +196,50 @@ void csr_weight_grad_@S@(const long *rp, const int *col, const @T@ *val, const @
 }
 """
 
-_SOURCE = (_COMMON.replace("@TILE@", str(TILE))
+_BOOL = r"""
+/* The same for a bool (0/1 byte) x: always binary, no values; 8 bytes at a time (the
+   popcount of a word of 0/1 bytes is its number of ones). */
+#include <stdint.h>
+static inline uint64_t word_b8(const unsigned char *p) { uint64_t w; memcpy(&w, p, 8); return w; }
+long csr_count_b8(const unsigned char *x, long R, long C, int *binary) {
+    const long n = R * C; long nnz = 0, i = 0;
+    for (; i + 8 <= n; i += 8) nnz += __builtin_popcountll(word_b8(x + i));
+    for (; i < n; ++i) nnz += (x[i] != 0);
+    *binary = 1; return nnz;
+}
+/* The non-zeros of x[i0:i1] (within one 8-byte word) into col; rows advanced as needed. */
+static inline void fill_word_b8(const unsigned char *x, long i0, long i1, long C, long *k_, long *r_,
+                                long *start_, long *rowptr, int *col) {
+    long k = *k_, r = *r_, start = *start_;
+    while (i0 >= start + C) { rowptr[++r] = k; start += C; }
+    if (i1 <= start + C) {
+        for (long i = i0; i < i1; ++i) { col[k] = (int)(i - start); k += (x[i] != 0); }
+    } else {
+        for (long i = i0; i < i1; ++i) {
+            if (!x[i]) continue;
+            while (i >= start + C) { rowptr[++r] = k; start += C; }
+            col[k] = (int)(i - start); ++k;
+        }
+    }
+    *k_ = k; *r_ = r; *start_ = start;
+}
+/* Zero runs are skipped 64 bytes, then 8 bytes at a time. */
+void csr_fill_b8(const unsigned char *x, long R, long C, long *rowptr, int *col, void *val) {
+    const long n = R * C; long k = 0, r = 0, start = 0, i0 = 0;
+    (void)val; rowptr[0] = 0;
+    for (; i0 + 64 <= n; i0 += 64) {
+        uint64_t w[8], any = 0;
+        for (int q = 0; q < 8; ++q) { w[q] = word_b8(x + i0 + 8 * q); any |= w[q]; }
+        if (!any) continue;
+        for (int q = 0; q < 8; ++q)
+            if (w[q]) fill_word_b8(x, i0 + 8 * q, i0 + 8 * q + 8, C, &k, &r, &start, rowptr, col);
+    }
+    if (i0 < n) fill_word_b8(x, i0, n, C, &k, &r, &start, rowptr, col);  /* the tail: < 64 */
+    while (r < R) rowptr[++r] = k;
+}
+"""
+
+_SOURCE = (_COMMON.replace("@TILE@", str(TILE)) + _BOOL
            + _TYPED.replace("@T@", "float").replace("@S@", "f32")
            + _TYPED.replace("@T@", "double").replace("@S@", "f64"))
 _FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared",
@@ -188,13 +252,15 @@ _OFF = [False]
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     p, L, i = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
     for suf in _SUFFIX.values():
-        getattr(lib, f"csr_count_{suf}").argtypes = [p, L, L, p, p]
+        getattr(lib, f"csr_count_{suf}").argtypes = [p, L, L, p]
         getattr(lib, f"csr_count_{suf}").restype = L
         getattr(lib, f"csr_fill_{suf}").argtypes = [p, L, L, p, p, p]
         getattr(lib, f"csr_linear_{suf}").argtypes = [p, p, p, p, p, p, L, L, i]
         getattr(lib, f"csr_weight_grad_{suf}").argtypes = [p, p, p, p, p, L, L, L, i]
         for name in ("csr_fill", "csr_linear", "csr_weight_grad"):
             getattr(lib, f"{name}_{suf}").restype = None
+    lib.csr_count_b8.argtypes, lib.csr_count_b8.restype = [p, L, L, p], L
+    lib.csr_fill_b8.argtypes, lib.csr_fill_b8.restype = [p, L, L, p, p, p], None
     return lib
 
 
@@ -226,7 +292,8 @@ def kernels_disabled() -> Iterator[None]:
 @dataclass(frozen=True)
 class Csr:
     """The non-zeros of a ``(rows, cols)`` matrix: ``rowptr (rows + 1)``, ``col`` (int32) and
-    ``val`` (``None`` when every non-zero is 1); ``nnz`` of them."""
+    ``val`` (``None`` when every non-zero is 1); ``nnz`` of them; ``dtype``: the matrix's
+    (``torch.bool`` for a spike train kept as bool)."""
 
     rowptr: Tensor
     col: Tensor
@@ -246,33 +313,41 @@ def _ptr(t: Tensor | None) -> int | None:
 
 
 def to_csr(x: Tensor) -> Csr | None:
-    """The non-zeros of a contiguous 2-D float32/float64 CPU tensor, or ``None`` where the
-    kernels are off or do not take ``x``."""
-    if (x.dim() != 2 or x.device.type != "cpu" or x.dtype not in _SUFFIX or not x.is_contiguous()
-            or x.shape[1] >= 2 ** 31):
+    """The non-zeros of a contiguous 2-D float32/float64/bool CPU tensor, or ``None`` where
+    the kernels are off or do not take ``x``."""
+    if (x.dim() != 2 or x.device.type != "cpu" or x.dtype not in (*_SUFFIX, torch.bool)
+            or not x.is_contiguous() or x.shape[1] >= 2 ** 31):
         return None
     lib = _lib()
     if lib is None:
         return None
-    suf = _SUFFIX[x.dtype]
+    suf = _SUFFIX.get(x.dtype, "b8")
     R, C = x.shape
     rowptr = torch.empty(R + 1, dtype=torch.long)
     binary = ctypes.c_int(0)
-    nnz = getattr(lib, f"csr_count_{suf}")(x.data_ptr(), R, C, rowptr.data_ptr(), ctypes.byref(binary))
+    nnz = getattr(lib, f"csr_count_{suf}")(x.data_ptr(), R, C, ctypes.byref(binary))
     col = torch.empty(nnz + 1, dtype=torch.int32)
     val = None if binary.value else torch.empty(nnz + 1, dtype=x.dtype)
     getattr(lib, f"csr_fill_{suf}")(x.data_ptr(), R, C, rowptr.data_ptr(), col.data_ptr(), _ptr(val))
     return Csr(rowptr, col, val, int(nnz), (R, C), x.dtype)
 
 
+def _check(x: Csr, dtype: torch.dtype) -> None:
+    if dtype not in _SUFFIX or (x.dtype != torch.bool and x.dtype != dtype):
+        raise TypeError(f"sparse kernels: a {x.dtype} input with {dtype} weights or gradients "
+                        "(float32/float64, the input's own dtype unless it is bool)")
+
+
 def csr_linear(x: Csr, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """``x @ weight.T + bias`` for ``x`` in compressed rows; ``weight (out, in)``."""
+    """``x @ weight.T + bias`` for ``x`` in compressed rows; ``weight (out, in)`` float32 or
+    float64 (``x``'s dtype where ``x`` is not bool), ``bias`` the same."""
     lib = _lib()
     assert lib is not None, "to_csr returned a Csr, so the kernels are loaded"
+    _check(x, weight.dtype)
     wt = weight.detach().t().contiguous()
-    b = None if bias is None else bias.detach().contiguous()
-    out = torch.empty(x.shape[0], weight.shape[0], dtype=x.dtype)
-    getattr(lib, f"csr_linear_{_SUFFIX[x.dtype]}")(
+    b = None if bias is None else bias.detach().to(weight.dtype).contiguous()
+    out = torch.empty(x.shape[0], weight.shape[0], dtype=weight.dtype)
+    getattr(lib, f"csr_linear_{_SUFFIX[weight.dtype]}")(
         x.rowptr.data_ptr(), x.col.data_ptr(), _ptr(x.val), wt.data_ptr(), _ptr(b), out.data_ptr(),
         x.shape[0], weight.shape[0], torch.get_num_threads())
     return out
@@ -283,9 +358,10 @@ def csr_weight_grad(g: Tensor, x: Csr) -> Tensor:
     the transpose of a contiguous ``(in, out)`` tensor."""
     lib = _lib()
     assert lib is not None, "to_csr returned a Csr, so the kernels are loaded"
+    _check(x, g.dtype)
     g = g.contiguous()
-    out = torch.empty(x.shape[1], g.shape[1], dtype=x.dtype)
-    getattr(lib, f"csr_weight_grad_{_SUFFIX[x.dtype]}")(
+    out = torch.empty(x.shape[1], g.shape[1], dtype=g.dtype)
+    getattr(lib, f"csr_weight_grad_{_SUFFIX[g.dtype]}")(
         x.rowptr.data_ptr(), x.col.data_ptr(), _ptr(x.val), g.data_ptr(), out.data_ptr(),
         x.shape[0], x.shape[1], g.shape[1], torch.get_num_threads())
     return out.t()

@@ -34,3 +34,13 @@ def test_train_cases_seed003_runs_with_both_loops():
     assert "case 5: 100-4-2" in out
     lines = {ln.split()[0]: ln for ln in out.splitlines() if ln.startswith("  ours")}
     assert set(lines) == {"ours", "ours-pyloops"} and lines["ours-pyloops"].rstrip().endswith("x")
+
+
+def test_train_cases_static_digits_runs_against_every_torch_peer():
+    """Case 1 with snnTorch (both loops), SpikingJelly (both) and Norse: every row printed
+    with its ratio."""
+    out = _run("bench/train_cases.py", "--cases", "1", "--quick", "--no-memory")
+    rows = {ln.split()[0]: ln for ln in out.splitlines()
+            if ln.startswith("  ") and len(ln.split()) == 4 and ln.split()[0] != "variant"}
+    assert set(rows) == {"ours", "snntorch", "snntorch-l1once", "sj", "sj-l1once", "norse"}, out
+    assert all(rows[k].rstrip().endswith("x") for k in rows if k != "ours")

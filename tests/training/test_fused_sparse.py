@@ -49,17 +49,45 @@ def _sparse_input(rows, cols, density, dtype, binary, seed=0):
     return x
 
 
-def test_to_csr_holds_the_non_zeros():
-    x = _sparse_input(300, 40, 0.1, torch.float32, binary=False)
+@pytest.mark.parametrize("cols", [1, 3, 8, 16, 17, 40, 100])  # rows across the 8/16/64 blocks
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bool])
+def test_to_csr_holds_the_non_zeros(cols, dtype):
+    x = _sparse_input(301, cols, 0.1, torch.float32 if dtype == torch.bool else dtype,
+                      binary=dtype == torch.bool) if cols > 11 else (
+        torch.rand(301, cols, generator=torch.Generator().manual_seed(cols)) < 0.2).to(
+        torch.float32 if dtype == torch.bool else dtype)
+    x[-1] = 0.0  # the last row empty: rowptr is still filled to the end
+    x = x.bool() if dtype == torch.bool else x
     csr = to_csr(x)
     r, c = x.nonzero(as_tuple=True)
-    assert csr.nnz == len(r) and csr.shape == (300, 40)
+    assert csr.nnz == len(r) and csr.shape == (301, cols) and csr.dtype == dtype
     assert torch.equal(csr.rowptr, torch.cat([torch.zeros(1, dtype=torch.long),
-                                              torch.bincount(r, minlength=300).cumsum(0)]))
+                                              torch.bincount(r, minlength=301).cumsum(0)]))
     assert torch.equal(csr.col[: csr.nnz].long(), c)
-    assert torch.equal(csr.val[: csr.nnz], x[r, c])
-    assert to_csr((x != 0).float()).val is None  # binary: no values kept
-    assert to_csr(x.t()) is None and to_csr(x.half()) is None  # not taken: torch path
+    binary = bool(((x == 0) | (x == 1)).all())
+    assert (csr.val is None) == binary  # binary: no values kept
+    if not binary:
+        assert torch.equal(csr.val[: csr.nnz], x[r, c])
+    assert to_csr(x.t()) is None if cols > 1 else True  # not contiguous: the torch path
+    assert to_csr(x.half()) is None
+
+
+@pytest.mark.parametrize("n_out", [2, 300])
+def test_bool_spikes_equal_their_floats(n_out):
+    """A bool spike train through ``spike_linear`` (the compiled path, or ``F.linear`` of
+    its floats above the density) gives the float train's output and weight gradients."""
+    for density in (0.01, 0.5):
+        x = torch.rand(30, 20, 50, generator=torch.Generator().manual_seed(3)) < density
+        w = torch.randn(n_out, 50, dtype=torch.float64, requires_grad=True)
+        b = torch.randn(n_out, dtype=torch.float64, requires_grad=True)
+        y = spike_linear(x, w, b)
+        assert _took_sparse(y) == (density < 0.1)
+        g1 = torch.autograd.grad(y.square().sum(), [w, b])
+        y2 = F.linear(x.double(), w, b)
+        g2 = torch.autograd.grad(y2.square().sum(), [w, b])
+        torch.testing.assert_close(y, y2, rtol=1e-12, atol=1e-12)
+        for a, c in zip(g1, g2):
+            torch.testing.assert_close(a, c, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("threads", [1, 3])
