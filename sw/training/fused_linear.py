@@ -103,6 +103,10 @@ def reset_grads(u: Tensor, th: float, g_s: Tensor | None, g_v: Tensor | None, de
     Returns ``(gu, g_th)`` (``g_th`` is ``None`` unless ``need_th``).
     """
     sg = derivative(u - th, **params)
+    if reset == "subtract" and not detach and g_v is None and g_s is not None and not need_th:
+        gu = scan_kernels.reverse_subtract_grad(g_s, sg, th, decay)  # the lines below, in C
+        if gu is not None:
+            return gu, None
     s = (u > th).to(u.dtype) if reset == "zero" or need_th else None
     if reset == "zero":
         direct: Tensor | float = 1.0 - s

@@ -32,7 +32,8 @@ from torch import Tensor
 from sw.training import c_build
 
 __all__ = ["available", "kernels_disabled", "linear_scan", "membrane_scan", "lapicque_scan",
-           "reverse_addcmul", "reverse_linear_scan", "PARALLEL_ELEMENTS", "RESETS"]
+           "reverse_addcmul", "reverse_linear_scan", "reverse_subtract_grad", "PARALLEL_ELEMENTS",
+           "RESETS"]
 
 PARALLEL_ELEMENTS = 1 << 16
 RESETS = {"subtract": 0, "zero": 1, "none": 2}
@@ -88,6 +89,20 @@ void reverse_addcmul_##SUF(const T_ *c, const T_ *m, T_ *gu, long T, long N) {  
         for (long i = 0; i < N; ++i) { T_ p = mt[i] * gn[i]; gt[i] = ct[i] + p; }           \
     }                                                                                       \
 }                                                                                           \
+/* reset_grads for the subtract reset with the spike kept (not detached), no gradient of   \
+   v: c = gs * sg; m = (1 - th * sg) * decay; gu[t] = c[t] + m[t] * gu[t+1]. */           \
+void reverse_subtract_grad_##SUF(const T_ *gs, const T_ *sg, T_ th, T_ decay, T_ *gu,      \
+                                 long T, long N) {                                          \
+    const T_ *gl = gs + (T - 1) * N, *sl = sg + (T - 1) * N; T_ *ol = gu + (T - 1) * N;      \
+    for (long i = 0; i < N; ++i) ol[i] = gl[i] * sl[i];                                     \
+    for (long t = T - 2; t >= 0; --t) {                                                     \
+        const T_ *gt = gs + t * N, *st = sg + t * N, *on = gu + (t + 1) * N; T_ *ot = gu + t * N; \
+        for (long i = 0; i < N; ++i) {                                                      \
+            T_ c = gt[i] * st[i]; T_ a = th * st[i]; a = (T_)1 - a; T_ m = a * decay;       \
+            T_ p = m * on[i]; ot[i] = c + p;                                                \
+        }                                                                                   \
+    }                                                                                       \
+}                                                                                           \
 void reverse_linear_scan_##SUF(const T_ *g, T_ a, T_ *out, long T, long N) {                 \
     const T_ *gl = g + (T - 1) * N; T_ *ol = out + (T - 1) * N;                             \
     for (long i = 0; i < N; ++i) ol[i] = gl[i];                                             \
@@ -119,8 +134,9 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         getattr(lib, f"lapicque_scan_{suf}").argtypes = [p, L, p, real, real, real, i, p, p, p, L, L]
         getattr(lib, f"reverse_addcmul_{suf}").argtypes = [p, p, p, L, L]
         getattr(lib, f"reverse_linear_scan_{suf}").argtypes = [p, real, p, L, L]
+        getattr(lib, f"reverse_subtract_grad_{suf}").argtypes = [p, p, real, real, p, L, L]
         for name in ("linear_scan", "membrane_scan", "lapicque_scan", "reverse_addcmul",
-                     "reverse_linear_scan"):
+                     "reverse_linear_scan", "reverse_subtract_grad"):
             getattr(lib, f"{name}_{suf}").restype = None
     return lib
 
@@ -262,3 +278,18 @@ def reverse_linear_scan(g: Tensor, a: float) -> Tensor | None:
     out = torch.empty(g.shape, dtype=g.dtype)
     getattr(lib, f"reverse_linear_scan_{suf}")(g.data_ptr(), real(a), out.data_ptr(), g.shape[0], N)
     return out
+
+
+def reverse_subtract_grad(g_s: Tensor, sg: Tensor, th: float, decay: float) -> Tensor | None:
+    """``reset_grads`` of the subtract reset with the spike kept and no gradient of ``v``:
+    ``gu[t] = g_s[t] sg[t] + (1 - th sg[t]) decay gu[t+1]`` (the torch ops' order and
+    roundings), or ``None`` (not taken)."""
+    use = _usable(g_s, sg)
+    if use is None or sg.shape != g_s.shape:
+        return None
+    lib, suf, real, N = use
+    g_s, sg = g_s.contiguous(), sg.contiguous()
+    gu = torch.empty(g_s.shape, dtype=g_s.dtype)
+    getattr(lib, f"reverse_subtract_grad_{suf}")(g_s.data_ptr(), sg.data_ptr(), real(th), real(decay),
+                                                 gu.data_ptr(), g_s.shape[0], N)
+    return gu

@@ -142,6 +142,20 @@ static void linear_tile_@S@(const int *col, const @T@ *val, long k0, long k1, co
 /* out[r, j0:j1] = b + sum_k val[k] * wt[col[k], j0:j1] over row r's non-zeros. */
 static void linear_range_@S@(void *p, long j0, long j1) {
     const job_@S@ *J = (const job_@S@ *)p; const long N = J->N;
+    if (j0 == 0 && j1 == N && N < TILE) {  /* a narrow layer: rows start as the bias */
+        const @T@ *b = J->b; @T@ *out = J->out; const long R = J->R;
+        if (b) { for (long r = 0; r < R; ++r) for (long i = 0; i < N; ++i) out[r * N + i] = b[i]; }
+        else memset(out, 0, (size_t)(R * N) * sizeof(@T@));
+        for (long r = 0; r < R; ++r) {
+            if (J->rp[r] == J->rp[r + 1]) continue;  /* an empty row: the bias */
+            @T@ *o = out + r * N;
+            for (long k = J->rp[r]; k < J->rp[r + 1]; ++k) {
+                const @T@ *s = J->src + (long)J->col[k] * N; const @T@ v = J->val ? J->val[k] : (@T@)1;
+                for (long i = 0; i < N; ++i) o[i] += v * s[i];
+            }
+        }
+        return;
+    }
     for (long j = j0; j < j1; j += TILE) {
         const long w = j1 - j < TILE ? j1 - j : TILE;
         for (long r = 0; r < J->R; ++r) {

@@ -8,6 +8,7 @@ without initial states, with an expanded (static) input.  Backward: the same gra
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import pytest
@@ -79,6 +80,30 @@ def test_cells_equal_their_python_loops(kind: str, reset: str, detach: bool, dty
             tol = 1e-12 if dtype == torch.float64 else 1e-5
             for a, b in zip(fast[2], slow[2]):
                 torch.testing.assert_close(a, b, rtol=tol, atol=tol * float(b.abs().max() + 1))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("kind", ["lif", "lapicque", "if", "synaptic"])
+def test_spikes_only_subtract_grad_kernel_equals_the_python_loop(kind, dtype, monkeypatch) -> None:
+    """A loss of the spikes alone (no gradient of v) with the kept-spike subtract reset takes
+    ``reverse_subtract_grad``; its input gradients equal the Python loop's."""
+    cell = CELLS[kind]("subtract", False).to(dtype)
+    calls = []
+    real = scan_kernels.reverse_subtract_grad
+    monkeypatch.setattr(scan_kernels, "reverse_subtract_grad", lambda *a: calls.append(1) or real(*a))
+    xs = _inputs(cell, dtype, static=False, seed=11)
+    weights = torch.randn(T, B, N, generator=torch.Generator().manual_seed(5), dtype=dtype)
+    grads = []
+    for off in (False, True):
+        ctx = scan_kernels.kernels_disabled() if off else contextlib.nullcontext()
+        with ctx:
+            spikes, _ = cell.forward_sequence(tuple(xs) if len(xs) > 1 else xs[0])
+            grads.append(torch.autograd.grad((spikes * weights).sum(), xs))
+    assert calls, "the kernel was not taken"
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    for a, b in zip(*grads):
+        assert float(a.abs().max()) > 0
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol * float(b.abs().max() + 1))
 
 
 @pytest.mark.parametrize("module", [ExpSynapse(tau=10.0), LeakyReadout(beta=0.8)], ids=["expsyn", "readout"])
