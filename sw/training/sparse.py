@@ -39,9 +39,10 @@ KERNEL_FORWARD_DENSITY = 0.30
 """Compiled gather-add forward below this fraction of non-zero inputs."""
 KERNEL_WEIGHT_GRAD_DENSITY = 0.20
 """Compiled scatter-add weight gradient below this fraction of non-zero inputs."""
-BOOL_SMALL_DENSITY = 0.02
-"""A bool input of a layer with fewer than ``KERNEL_MIN_OUT`` outputs takes the compiled
-path below this density (it saves the float copy that ``F.linear`` needs)."""
+BOOL_NARROW_DENSITY = 0.02
+"""A bool spike train into a layer of fewer than ``KERNEL_MIN_OUT`` outputs takes the
+compiled path below this density (it saves the float copy ``F.linear`` needs; e.g. seed
+003's 5 Hz inputs)."""
 SPARSE_MIN_OUT = 256
 """Layers with fewer outputs always run dense (measured: no win at 128)."""
 SPARSE_MIN_ROWS = 256
@@ -129,16 +130,17 @@ class _CsrLinear(torch.autograd.Function):
 
 
 def _bool_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """``spike_linear`` of a bool spike train: the compiled path below its density (any
-    layer size: no float copy of ``x`` is made), else ``F.linear`` of ``x`` as floats."""
+    """``spike_linear`` of a bool spike train: its compressed rows come straight from the
+    bytes (no float copy) below the layer's density, else ``F.linear`` of it as floats."""
     n_in = max(x.shape[-1], 1)
     rows = x.numel() // n_in
-    limit = KERNEL_FORWARD_DENSITY if weight.shape[0] >= KERNEL_MIN_OUT else BOOL_SMALL_DENSITY
-    if (x.device.type == "cpu" and weight.dtype in (torch.float32, torch.float64)
-            and (bias is None or bias.dtype == weight.dtype) and sparse_kernels.available()):
-        csr = to_csr(x.reshape(rows, n_in).contiguous())
-        if csr is not None and csr.density < limit:
-            out = _CsrLinear.apply(x.reshape(rows, n_in), weight, bias, csr)
+    flat = x.reshape(rows, n_in).contiguous()
+    if (weight.dtype in (torch.float32, torch.float64) and (bias is None or bias.dtype == weight.dtype)
+            and sparse_kernels.takes(flat)):
+        limit = KERNEL_FORWARD_DENSITY if weight.shape[0] >= KERNEL_MIN_OUT else BOOL_NARROW_DENSITY
+        csr = to_csr(flat, limit)
+        if csr is not None:
+            out = _CsrLinear.apply(flat, weight, bias, csr)
             return out.reshape(*x.shape[:-1], weight.shape[0])
     return F.linear(x.to(weight.dtype), weight, bias)
 
@@ -159,14 +161,13 @@ def spike_linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tenso
             or x.dtype not in (torch.float32, torch.float64) or weight.dtype != x.dtype
             or (bias is not None and bias.dtype != x.dtype)):
         return F.linear(x, weight, bias)
-    flat = x.reshape(rows, x.shape[-1])
-    if n_out >= KERNEL_MIN_OUT and sparse_kernels.available():
-        csr = to_csr(flat.contiguous())
-        if csr is not None:
-            if csr.density >= KERNEL_FORWARD_DENSITY:
-                return F.linear(x, weight, bias)
-            out = _CsrLinear.apply(flat, weight, bias, csr)
-            return out.reshape(*x.shape[:-1], n_out)
+    flat = x.reshape(rows, x.shape[-1]).contiguous()
+    if n_out >= KERNEL_MIN_OUT and sparse_kernels.takes(flat):
+        csr = to_csr(flat, KERNEL_FORWARD_DENSITY)
+        if csr is None:  # too dense
+            return F.linear(x, weight, bias)
+        out = _CsrLinear.apply(flat, weight, bias, csr)
+        return out.reshape(*x.shape[:-1], n_out)
     if n_out < SPARSE_MIN_OUT:
         return F.linear(x, weight, bias)
     density = float(torch.count_nonzero(flat)) / max(flat.numel(), 1)

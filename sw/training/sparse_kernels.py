@@ -33,7 +33,7 @@ from torch import Tensor
 
 from sw.training import c_build
 
-__all__ = ["Csr", "available", "kernels_disabled", "to_csr", "csr_linear", "csr_weight_grad"]
+__all__ = ["Csr", "available", "kernels_disabled", "takes", "to_csr", "csr_linear", "csr_weight_grad"]
 
 TILE = 64
 """Outputs per tile (measured on 512-wide layers: 64 and 128 alike, 32 slower)."""
@@ -326,20 +326,27 @@ def _ptr(t: Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
 
-def to_csr(x: Tensor) -> Csr | None:
+def takes(x: Tensor) -> bool:
+    """Whether ``to_csr`` takes ``x``: the kernels are loaded and ``x`` is a contiguous 2-D
+    float32/float64/bool CPU tensor."""
+    return (x.dim() == 2 and x.device.type == "cpu" and x.dtype in (*_SUFFIX, torch.bool)
+            and x.is_contiguous() and x.shape[1] < 2 ** 31 and _lib() is not None)
+
+
+def to_csr(x: Tensor, max_density: float | None = None) -> Csr | None:
     """The non-zeros of a contiguous 2-D float32/float64/bool CPU tensor, or ``None`` where
-    the kernels are off or do not take ``x``."""
-    if (x.dim() != 2 or x.device.type != "cpu" or x.dtype not in (*_SUFFIX, torch.bool)
-            or not x.is_contiguous() or x.shape[1] >= 2 ** 31):
+    the kernels are off or do not take ``x``, or (after the counting pass, before the
+    filling one) where its fraction of non-zeros is not below ``max_density``."""
+    if not takes(x):
         return None
     lib = _lib()
-    if lib is None:
-        return None
     suf = _SUFFIX.get(x.dtype, "b8")
     R, C = x.shape
     rowptr = torch.empty(R + 1, dtype=torch.long)
     binary = ctypes.c_int(0)
     nnz = getattr(lib, f"csr_count_{suf}")(x.data_ptr(), R, C, ctypes.byref(binary))
+    if max_density is not None and nnz >= max_density * R * C:
+        return None
     col = torch.empty(nnz + 1, dtype=torch.int32)
     val = None if binary.value else torch.empty(nnz + 1, dtype=x.dtype)
     getattr(lib, f"csr_fill_{suf}")(x.data_ptr(), R, C, rowptr.data_ptr(), col.data_ptr(), _ptr(val))
@@ -379,3 +386,4 @@ def csr_weight_grad(g: Tensor, x: Csr) -> Tensor:
         x.rowptr.data_ptr(), x.col.data_ptr(), _ptr(x.val), g.data_ptr(), out.data_ptr(),
         x.shape[0], x.shape[1], g.shape[1], torch.get_num_threads())
     return out.t()
+

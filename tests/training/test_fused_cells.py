@@ -84,17 +84,20 @@ def _fused(cell, xs, init, prev=None):
     return spikes, seen
 
 
-def _grads(cell, xs, init, extra, spikes, traj, seed):
+def _grads(cell, xs, init, extra, spikes, traj, seed, spikes_only=False):
     g = torch.Generator().manual_seed(seed + 1)
     loss = (spikes * torch.randn(spikes.shape, generator=g, dtype=spikes.dtype)).sum()
-    for n in cell.state_names:
+    for n in () if spikes_only else cell.state_names:
         loss = loss + (traj[n] * torch.randn(traj[n].shape, generator=g, dtype=spikes.dtype)).sum()
     wrt = [*xs, *init, *extra, *cell.parameters()]
     return torch.autograd.grad(loss, wrt, allow_unused=True)
 
 
-def check_cell(kind: str, sur, learn: bool, T: int, seed: int = 0, **reset) -> float:
-    """Compare both paths; return the largest relative gradient error."""
+def check_cell(kind: str, sur, learn: bool, T: int, seed: int = 0, spikes_only: bool = False,
+               **reset) -> float:
+    """Compare both paths; return the largest relative gradient error.  ``spikes_only``: the
+    functional sees the spikes alone (no gradient reaches the state trajectories: the
+    backward's ``g_v is None`` branches)."""
     cell, scale = _make_cell(kind, sur, learn, **reset)
     xs, init = _data(cell, scale, T, seed)
     extra = []
@@ -104,10 +107,10 @@ def check_cell(kind: str, sur, learn: bool, T: int, seed: int = 0, **reset) -> f
     prev = extra[0] if extra else None
     s1, tr1 = _fused(cell, xs, init, prev)
     assert "Scan" in type(s1.grad_fn).__name__, "the fused path was not taken"
-    g1 = _grads(cell, xs, init, extra, s1, tr1, seed)
+    g1 = _grads(cell, xs, init, extra, s1, tr1, seed, spikes_only)
     cell.reset_state() if hasattr(cell, "reset_state") else None
     s2, tr2 = _stepwise(cell, xs, init, prev)
-    g2 = _grads(cell, xs, init, extra, s2, tr2, seed)
+    g2 = _grads(cell, xs, init, extra, s2, tr2, seed, spikes_only)
     assert torch.equal(s1, s2)
     assert 0.02 < float(s1.detach().mean()) < 0.99, f"{kind}: inputs must make the cell spike"
     for n in cell.state_names:
@@ -152,6 +155,18 @@ def test_cells_with_a_fused_scan_for_every_reset():
 def test_fused_resets_equal_stepwise(kind, reset, detach, sur):
     for T in (7, 70):
         check_cell(kind, SURROGATES[sur], True, T, reset=reset, detach_reset=detach)
+
+
+@pytest.mark.parametrize("sur", SURS)
+@pytest.mark.parametrize("reset,detach", RESETS)
+@pytest.mark.parametrize("kind", ANY_RESET)
+def test_fused_resets_equal_stepwise_spikes_only(kind, reset, detach, sur):
+    """A loss of the spikes alone: e.g. the kept-spike subtract reset with a fixed threshold
+    then takes the compiled ``reverse_subtract_grad``."""
+    for T in (7, 70):
+        for learn in (False, True):
+            check_cell(kind, SURROGATES[sur], learn, T, spikes_only=True, reset=reset,
+                       detach_reset=detach)
 
 
 @pytest.mark.slow
@@ -249,7 +264,8 @@ def test_check_detects_a_wrong_backward():
 def report() -> None:
     """Print the largest relative gradient error per cell over every case the tests check
     (all surrogates, fixed and learned parameters, T = 7 / 70 / 200, every reset where the
-    cell's scan takes it): ``python -m tests.training.test_fused_cells``."""
+    cell's scan takes it, for those cells also with a spikes-only functional):
+    ``python -m tests.training.test_fused_cells``."""
     torch.set_num_threads(1)
     print(f"float64, B={B}, N={N}, surrogates {', '.join(SURS)}; T = 7, 70, 200")
     for kind in sorted(CELL_CASES):
@@ -260,8 +276,10 @@ def report() -> None:
             for sur in SURS:
                 for learn in (False, True):
                     for T in (7, 70, 200):
-                        worst = max(worst, check_cell(kind, SURROGATES[sur], learn, T, **reset))
-                        n += 1
+                        for only in ((False, True) if kind in ANY_RESET else (False,)):
+                            worst = max(worst, check_cell(kind, SURROGATES[sur], learn, T,
+                                                          spikes_only=only, **reset))
+                            n += 1
         print(f"  {kind:18s} {n:4d} cases  max rel grad error {worst:.1e}"
               f"  resets: {'all' if len(resets) > 1 else 'subtract, detached'}")
     for name in ("exp_synapse", "leaky_readout"):
