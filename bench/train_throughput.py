@@ -15,6 +15,9 @@ computed once for the static input).
     python bench/train_throughput.py --cells          # fused vs step-by-step, every cell kind
     python bench/train_throughput.py --cells alif adex --reps 50
     python bench/train_throughput.py --sparse         # dense vs gather-add crossovers
+    python bench/train_throughput.py --cases [N ...] [OPTIONS]
+        # = python bench/train_cases.py [--cases N ...] [OPTIONS]: the five cases against
+        # snnTorch, SpikingJelly, Norse and BrainPy in one run, with ratios
 """
 
 from __future__ import annotations
@@ -247,6 +250,18 @@ def _sparse_mode(args) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
+    import sys
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["--cases"]:  # the five-case comparison lives in train_cases.py
+        from pathlib import Path
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import train_cases
+
+        rest = argv[1:]
+        nums = [a for a in rest[: next((i for i, a in enumerate(rest) if not a.isdigit()), len(rest))]]
+        return train_cases.main((["--cases", *nums] if nums else []) + rest[len(nums):])
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")

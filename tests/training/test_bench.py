@@ -44,3 +44,9 @@ def test_train_cases_static_digits_runs_against_every_torch_peer():
             if ln.startswith("  ") and len(ln.split()) == 4 and ln.split()[0] != "variant"}
     assert set(rows) == {"ours", "snntorch", "snntorch-l1once", "sj", "sj-l1once", "norse"}, out
     assert all(rows[k].rstrip().endswith("x") for k in rows if k != "ours")
+
+
+def test_train_throughput_cases_runs_train_cases():
+    """``train_throughput.py --cases N ...`` is the five-case comparison of train_cases.py."""
+    out = _run("bench/train_throughput.py", "--cases", "5", "--quick", "--no-memory", "--skip", "brainpy")
+    assert "case 5: 100-4-2" in out and "case 1:" not in out
