@@ -4,8 +4,10 @@ Spike trains are binary and mostly zero, so ``x @ W.T`` only needs the weight co
 the active inputs, and the weight gradient ``g.T @ x`` only the output-gradient rows of
 each input's active samples.  The kernels here:
 
-* ``to_csr(x)``: the non-zeros of a 2-D ``x`` as compressed rows (``rowptr``, column
-  indices, and the values unless every non-zero is 1), in two branch-free passes;
+* ``to_csr(x)``: the non-zeros of a 2-D ``x`` (float32, float64, or a bool spike train read
+  8 bytes at a time) as compressed rows (``rowptr``, column indices, and the values unless
+  every non-zero is 1), in two passes over the flat array: a count (after which a caller's
+  ``max_density`` can stop it), then a fill that skips zero blocks;
 * ``csr_linear``: ``x @ W.T + b`` as a gather-add of rows of ``W.T`` (``(in, out)``,
   contiguous), 64 outputs at a time so one tile of ``W.T`` stays in the L2 cache and the
   accumulators in registers;
