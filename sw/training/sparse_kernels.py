@@ -174,13 +174,12 @@ static void wgrad_range_@S@(void *p, long j0, long j1) {
     const job_@S@ *J = (const job_@S@ *)p; const long N = J->N;
     for (long j = j0; j < j1; j += TILE) {
         const long w = j1 - j < TILE ? j1 - j : TILE;
-        for (long c = 0; c < J->C; ++c) memset(J->out + c * N + j, 0, (size_t)w * sizeof(@T@));
+        if (w == N) memset(J->out, 0, (size_t)(J->C * N) * sizeof(@T@));  /* one tile: all of it */
+        else for (long c = 0; c < J->C; ++c) memset(J->out + c * N + j, 0, (size_t)w * sizeof(@T@));
         for (long r = 0; r < J->R; ++r) {
             const long k0 = J->rp[r], k1 = J->rp[r + 1];
             if (k0 == k1) continue;  /* an empty row adds nothing */
-            @T@ gr[TILE];
             const @T@ *gp = J->src + r * N + j;
-            for (long i = 0; i < TILE; ++i) gr[i] = i < w ? gp[i] : (@T@)0;
             if (w == TILE && !J->val) {
                 vec_@S@ gv[NV_@S@];
 #pragma GCC unroll 16
@@ -194,7 +193,7 @@ static void wgrad_range_@S@(void *p, long j0, long j1) {
                 for (long k = k0; k < k1; ++k) {
                     @T@ *o = J->out + (long)J->col[k] * N + j;
                     const @T@ v = J->val ? J->val[k] : (@T@)1;
-                    for (long i = 0; i < w; ++i) o[i] += v * gr[i];
+                    for (long i = 0; i < w; ++i) o[i] += v * gp[i];
                 }
             }
         }

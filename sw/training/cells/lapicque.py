@@ -56,7 +56,9 @@ class LapicqueCell(SpikingCell):
 
     def _fused_sequence(self, seqs, states):
         (current,), (v,) = seqs, states
-        spikes, v_all = LapicqueScan.apply(self.r * current, v, self.dt / self.tau, self.v_rest,
+        # r is a buffer: with the usual r = 1 the product (and its backward) is the input itself
+        r_current = current if float(self.r) == 1.0 else self.r * current
+        spikes, v_all = LapicqueScan.apply(r_current, v, self.dt / self.tau, self.v_rest,
                                            self.threshold, *self._surrogate_args(), self.reset,
                                            self.detach_reset)
         return spikes, (v_all,)
