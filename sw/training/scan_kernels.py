@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import shutil  # noqa: F401  (tests patch shutil.which through this module)
 from typing import Iterator
 
 import torch

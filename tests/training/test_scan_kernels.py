@@ -166,7 +166,7 @@ def test_a_failed_build_warns_and_the_scans_still_run(monkeypatch, tmp_path) -> 
     monkeypatch.setattr(scan_kernels, "_LIB", [])
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
-    monkeypatch.setattr(scan_kernels.shutil, "which", lambda name: "/bin/false" if name else None)
+    monkeypatch.setattr(scan_kernels.c_build.shutil, "which", lambda name: "/bin/false" if name else None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert not scan_kernels.available()
