@@ -232,7 +232,6 @@ def _sparse_mode(args) -> dict[str, float]:
             fe = median_ms(lambda: gather_linear(x, w), n)
             gd = median_ms(lambda: g.t() @ x, n)
             ge = median_ms(lambda: gather_weight_grad(g, x), n)
-            cols = []
             if compiled:
                 csr = sparse_kernels.to_csr(x)
                 fc = median_ms(lambda: sparse_kernels.csr_linear(sparse_kernels.to_csr(x), w, None), n)
@@ -260,7 +259,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         import train_cases
 
         rest = argv[1:]
-        nums = [a for a in rest[: next((i for i, a in enumerate(rest) if not a.isdigit()), len(rest))]]
+        nums = rest[: next((i for i, a in enumerate(rest) if not a.isdigit()), len(rest))]
         return train_cases.main((["--cases", *nums] if nums else []) + rest[len(nums):])
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int, default=10)

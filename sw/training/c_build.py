@@ -1,6 +1,7 @@
 """``c_build``: compile a small C source into a shared library once, and load it with ctypes.
 
-Used by ``sw.training.scan_kernels`` and ``sw.training.sparse_kernels``.  A library is built
+Used by ``sw.training.scan_kernels`` and ``sw.training.sparse_kernels`` (each holds one
+``CompiledLibrary``).  A library is built
 with the system C compiler (``$CC``, else ``cc`` / ``gcc``; no torch headers, no downloaded
 toolchain) into ``~/.cache/snn-ice40/<name>/`` (``$XDG_CACHE_HOME`` is honoured), keyed by
 the source, the compiler, the flags and -- for ``-march=native`` builds -- this CPU's
@@ -11,6 +12,7 @@ built for another CPU.  Where it cannot build, ``None`` is returned and a
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -20,7 +22,7 @@ import subprocess
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 
 def compiler() -> str | None:
@@ -81,3 +83,34 @@ def build_library(source: str, flags: list[str], name: str,
         warnings.warn(f"{what}: C kernels unavailable ({err}); using the torch code",
                       RuntimeWarning, stacklevel=3)
         return None
+
+
+class CompiledLibrary:
+    """A C library built on first use (``build_library``), that an environment variable
+    (``off_env`` = ``off`` / ``0`` / ``no`` / ``false``) or ``disabled()`` turns off."""
+
+    def __init__(self, source: str, flags: list[str], name: str,
+                 declare: Callable[[ctypes.CDLL], ctypes.CDLL], what: str, off_env: str) -> None:
+        self.source, self.flags, self.name, self.declare = source, flags, name, declare
+        self.what, self.off_env = what, off_env
+        self._loaded: list[ctypes.CDLL | None] = []  # [library or None] once tried
+        self._off = False
+
+    def get(self) -> ctypes.CDLL | None:
+        """The library, or ``None`` when it is off or could not be built."""
+        if self._off or os.environ.get(self.off_env, "").strip().lower() in ("off", "0", "no", "false"):
+            return None
+        if not self._loaded:
+            self._loaded.append(build_library(self.source, self.flags, self.name, self.declare,
+                                              self.what))
+        return self._loaded[0]
+
+    @contextlib.contextmanager
+    def disabled(self) -> Iterator[None]:
+        """Within the block, ``get()`` returns ``None``."""
+        old = self._off
+        self._off = True
+        try:
+            yield
+        finally:
+            self._off = old

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
-from typing import Iterator
 
 import torch
 from torch import Tensor
@@ -115,14 +113,7 @@ SCANS(double, f64)
 """
 
 _FLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared"]
-_LIB: list = []  # [CDLL or None] once tried
-_OFF = [False]
 _SUFFIX = {torch.float32: ("f32", ctypes.c_float), torch.float64: ("f64", ctypes.c_double)}
-
-
-def _build() -> ctypes.CDLL | None:
-    """Compile (or find the compiled) library; ``None`` where that is not possible."""
-    return c_build.build_library(_SOURCE, _FLAGS, "scan-kernels", _declare, "fused scans")
 
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
@@ -140,12 +131,9 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     return lib
 
 
-def _lib() -> ctypes.CDLL | None:
-    if _OFF[0] or os.environ.get("SNN_SCAN_KERNELS", "").strip().lower() in ("off", "0", "no", "false"):
-        return None
-    if not _LIB:
-        _LIB.append(_build())
-    return _LIB[0]
+_KERNELS = c_build.CompiledLibrary(_SOURCE, _FLAGS, "scan-kernels", _declare, "fused scans",
+                                   "SNN_SCAN_KERNELS")
+_lib = _KERNELS.get
 
 
 def available() -> bool:
@@ -153,15 +141,9 @@ def available() -> bool:
     return _lib() is not None
 
 
-@contextlib.contextmanager
-def kernels_disabled() -> Iterator[None]:
+def kernels_disabled() -> contextlib.AbstractContextManager[None]:
     """``with kernels_disabled():`` runs the fused scans' Python loops (the kernels' reference)."""
-    old = _OFF[0]
-    _OFF[0] = True
-    try:
-        yield
-    finally:
-        _OFF[0] = old
+    return _KERNELS.disabled()
 
 
 def _step_stride(x: Tensor, N: int) -> int | None:

@@ -26,6 +26,8 @@ Two implementations, chosen automatically:
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -78,6 +80,22 @@ def gather_weight_grad(g: Tensor, x: Tensor) -> Tensor:
                            per_sample_weights=psw).t()
 
 
+def _linear_backward(ctx, g: Tensor, sparse_weight_grad: Callable[[Tensor, Tensor], Tensor] | None
+                     ) -> tuple[Tensor | None, Tensor | None, Tensor | None, None]:
+    """The gradients of a gather-add ``Linear`` (saved ``x``, ``weight``): dense input
+    gradient, the weight gradient by ``sparse_weight_grad(g, x)`` or else the dense
+    ``g.T @ x`` (``x`` as ``g``'s dtype: it may be a bool spike train), the bias's sum."""
+    x, weight = ctx.saved_tensors
+    need = ctx.needs_input_grad
+    gx = g @ weight if need[0] else None
+    gw = None
+    if need[1]:
+        gw = (sparse_weight_grad(g, x) if sparse_weight_grad is not None
+              else g.t() @ (x if x.dtype == g.dtype else x.to(g.dtype)))
+    gb = g.sum(0) if need[2] and ctx.has_bias else None
+    return gx, gw, gb, None
+
+
 class _SparseLinear(torch.autograd.Function):
     """Gather-add forward; dense input gradient; weight gradient by density."""
 
@@ -92,14 +110,8 @@ class _SparseLinear(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g: Tensor):  # type: ignore[override]
-        x, weight = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        gx = g @ weight if need[0] else None
-        gw = None
-        if need[1]:
-            gw = gather_weight_grad(g, x) if ctx.density < WEIGHT_GRAD_DENSITY else g.t() @ x
-        gb = g.sum(0) if need[2] and ctx.has_bias else None
-        return gx, gw, gb, None
+        return _linear_backward(ctx, g, gather_weight_grad if ctx.density < WEIGHT_GRAD_DENSITY
+                                else None)
 
 
 class _CsrLinear(torch.autograd.Function):
@@ -115,18 +127,9 @@ class _CsrLinear(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g: Tensor):  # type: ignore[override]
-        x, weight = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        gx = g @ weight if need[0] else None
-        gw = None
-        if need[1]:
-            csr = ctx.csr
-            if csr.density < KERNEL_WEIGHT_GRAD_DENSITY:
-                gw = csr_weight_grad(g, csr)
-            else:
-                gw = g.t() @ (x if x.dtype == g.dtype else x.to(g.dtype))
-        gb = g.sum(0) if need[2] and ctx.has_bias else None
-        return gx, gw, gb, None
+        csr = ctx.csr
+        return _linear_backward(ctx, g, (lambda g, _x: csr_weight_grad(g, csr))
+                                if csr.density < KERNEL_WEIGHT_GRAD_DENSITY else None)
 
 
 def _bool_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -161,13 +164,15 @@ def spike_linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tenso
             or x.dtype not in (torch.float32, torch.float64) or weight.dtype != x.dtype
             or (bias is not None and bias.dtype != x.dtype)):
         return F.linear(x, weight, bias)
-    flat = x.reshape(rows, x.shape[-1]).contiguous()
-    if n_out >= KERNEL_MIN_OUT and sparse_kernels.takes(flat):
-        csr = to_csr(flat, KERNEL_FORWARD_DENSITY)
-        if csr is None:  # too dense
-            return F.linear(x, weight, bias)
-        out = _CsrLinear.apply(flat, weight, bias, csr)
-        return out.reshape(*x.shape[:-1], n_out)
+    flat = x.reshape(rows, x.shape[-1])
+    if n_out >= KERNEL_MIN_OUT and sparse_kernels.available():
+        flat = flat.contiguous()  # a copy only where the compiled path needs one
+        if sparse_kernels.takes(flat):
+            csr = to_csr(flat, KERNEL_FORWARD_DENSITY)
+            if csr is None:  # too dense
+                return F.linear(x, weight, bias)
+            out = _CsrLinear.apply(flat, weight, bias, csr)
+            return out.reshape(*x.shape[:-1], n_out)
     if n_out < SPARSE_MIN_OUT:
         return F.linear(x, weight, bias)
     density = float(torch.count_nonzero(flat)) / max(flat.numel(), 1)

@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 from torch import Tensor
@@ -260,8 +258,6 @@ _SOURCE = (_COMMON.replace("@TILE@", str(TILE)) + _BOOL
 _FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared",
           "-pthread"]
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
-_LIB: list = []
-_OFF = [False]
 
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
@@ -279,13 +275,9 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     return lib
 
 
-def _lib() -> ctypes.CDLL | None:
-    if _OFF[0] or os.environ.get("SNN_SPARSE_KERNELS", "").strip().lower() in ("off", "0", "no", "false"):
-        return None
-    if not _LIB:
-        _LIB.append(c_build.build_library(_SOURCE, _FLAGS, "sparse-kernels", _declare,
-                                          "sparse linear"))
-    return _LIB[0]
+_KERNELS = c_build.CompiledLibrary(_SOURCE, _FLAGS, "sparse-kernels", _declare, "sparse linear",
+                                   "SNN_SPARSE_KERNELS")
+_lib = _KERNELS.get
 
 
 def available() -> bool:
@@ -293,15 +285,9 @@ def available() -> bool:
     return _lib() is not None
 
 
-@contextlib.contextmanager
-def kernels_disabled() -> Iterator[None]:
+def kernels_disabled() -> contextlib.AbstractContextManager[None]:
     """``with kernels_disabled():`` makes ``sw.training.sparse`` use its torch path."""
-    old = _OFF[0]
-    _OFF[0] = True
-    try:
-        yield
-    finally:
-        _OFF[0] = old
+    return _KERNELS.disabled()
 
 
 @dataclass(frozen=True)

@@ -168,7 +168,7 @@ def test_weight_gradient_path_follows_its_density(monkeypatch):
 
 
 def test_a_failed_build_warns_and_spike_linear_falls_back(monkeypatch, tmp_path):
-    monkeypatch.setattr(sparse_kernels, "_LIB", [])
+    monkeypatch.setattr(sparse_kernels._KERNELS, "_loaded", [])
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
     monkeypatch.setattr(sparse_kernels.c_build.shutil, "which", lambda name: "/bin/false" if name else None)

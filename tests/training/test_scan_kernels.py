@@ -163,7 +163,7 @@ def test_tensors_the_kernels_do_not_take_fall_back() -> None:
 
 
 def test_a_failed_build_warns_and_the_scans_still_run(monkeypatch, tmp_path) -> None:
-    monkeypatch.setattr(scan_kernels, "_LIB", [])
+    monkeypatch.setattr(scan_kernels._KERNELS, "_loaded", [])
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
     monkeypatch.setattr(scan_kernels.c_build.shutil, "which", lambda name: "/bin/false" if name else None)
