@@ -2,14 +2,16 @@
 
     python bench/sim_speed.py [--tests tests/rtl/test_network_rtl.py ...] [-n WORKERS]
 
-Runs ``pytest -m rtl`` on the chosen test files three times: with ``SIM=icarus``, then
-with ``SIM=verilator`` twice.  The first Verilator pass starts cold, as on a clean CI
-machine: an empty build cache (``SNN_SIM_CACHE``, :mod:`sim.tb.build_cache`) and an empty
-ccache (``CCACHE_DIR``), both fresh temporary folders.  The second pass reuses them
-(warm: every design was built once, as when the suite runs again).  It prints each test's
-time (pytest's ``call`` duration: compile + simulation) in each pass, the totals and
-the ratios Icarus / Verilator (> 1: Verilator is faster).  The post-synthesis netlist
-tests pick their simulators themselves and are left out by default.
+Runs ``pytest -m rtl`` on the chosen test files four times: on each simulator, once cold
+and once warm.  A cold pass starts as on a clean CI machine: an empty cache folder
+(``SNN_SIM_CACHE``: the Verilog of each design, :mod:`sim.tb.verilog_cache`, and for
+Verilator the built executables, :mod:`sim.tb.build_cache`) and, for Verilator, an empty
+ccache (``CCACHE_DIR``), all fresh temporary folders, one set per simulator.  The warm
+pass reuses them (as when the suite runs again).  It prints each test's time (pytest's
+``call`` duration: Verilog, compile, simulation and the test's own work) in each pass,
+the totals and the ratios Icarus / Verilator, cold against cold and warm against warm
+(> 1: Verilator is faster).  The post-synthesis netlist tests pick their simulators
+themselves and are left out by default.
 """
 
 from __future__ import annotations
@@ -59,11 +61,13 @@ def main() -> int:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="sim_speed_") as tmp:
-        fresh = {"SNN_SIM_CACHE": str(Path(tmp) / "builds"), "CCACHE_DIR": str(Path(tmp) / "ccache")}
-        passes = {"icarus": run("icarus", args.tests, args.n, args.m),
-                  "verilator cold": run("verilator", args.tests, args.n, args.m, fresh),
-                  "verilator warm": run("verilator", args.tests, args.n, args.m, fresh)}
-    ti = passes["icarus"][0]
+        caches = {sim: {"SNN_SIM_CACHE": str(Path(tmp) / sim / "builds"),
+                        "CCACHE_DIR": str(Path(tmp) / sim / "ccache")} for sim in ("icarus", "verilator")}
+        passes = {"icarus cold": run("icarus", args.tests, args.n, args.m, caches["icarus"]),
+                  "verilator cold": run("verilator", args.tests, args.n, args.m, caches["verilator"]),
+                  "icarus warm": run("icarus", args.tests, args.n, args.m, caches["icarus"]),
+                  "verilator warm": run("verilator", args.tests, args.n, args.m, caches["verilator"])}
+    ti = passes["icarus cold"][0]
     names = sorted(set().union(*(p[0] for p in passes.values())), key=lambda k: -ti.get(k, 0.0))
     width = max([len(n) for n in names] + [20])
     cols = list(passes)
@@ -71,8 +75,8 @@ def main() -> int:
           + f"  {'ratio cold':>10}  {'ratio warm':>10}")
 
     def row(label: str, values: list[float | None]) -> str:
-        a, cold, warm = values
-        ratios = [f"{a / b:10.2f}" if a and b else f"{'-':>10}" for b in (cold, warm)]
+        ic, vc, iw, vw = values
+        ratios = [f"{a / b:10.2f}" if a and b else f"{'-':>10}" for a, b in ((ic, vc), (iw, vw))]
         cells = "".join(f"  {v:16.1f}" if v is not None else f"  {'-':>16}" for v in values)
         return f"{label:<{width}}{cells}  " + "  ".join(ratios)
 

@@ -189,10 +189,8 @@ class LFSR:
         if self.width <= _TABLE_MAX_WIDTH:
             states, position = _lfsr_period_table(self.width, self.taps)
             first = (position[self.seeds] + start) % self.period
-            reps = -(-(self.period + n) // self.period)
-            extended = np.tile(states, reps)[: self.period + n]
-            # one contiguous row copy per generator instead of per-bit indexing
-            return np.lib.stride_tricks.sliding_window_view(extended, n)[first]
+            # a gather from the one-period table: O(generators * n), whatever start is
+            return states[(first[:, None] + np.arange(n)) % self.period]
         start %= self.period
         bits = _lfsr_bits(self.width, self.taps, self.seeds, start + n + self.width - 1)
         return _bits_to_states(bits[:, start:], self.width, n)

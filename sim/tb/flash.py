@@ -1,4 +1,4 @@
-"""``sim.tb.flash``: run ``hw.cores.flash_boot.FlashBoot`` on Icarus against a SPI flash model.
+"""``sim.tb.flash``: run ``hw.cores.flash_boot.FlashBoot`` in the RTL simulator against a SPI flash model.
 
 ``run_flash_boot(plan, cases)`` writes the core's Verilog (top ``snn_flash_boot``)
 and runs every case -- the bytes a flash holds at the image offset -- in one
@@ -49,21 +49,21 @@ class FlashBootRun:
 
 def run_flash_boot(plan: Any, cases: Sequence[tuple[str, bytes]], *, offset: int = 0x100000,
                    build_dir: str | Path | None = None, half_period: int = 1) -> list[FlashBootRun]:
-    """Run ``FlashBoot(plan)`` once per ``(name, flash bytes at offset)`` case on Icarus."""
+    """Run ``FlashBoot(plan)`` once per ``(name, flash bytes at offset)`` case in the RTL simulator."""
     from hw.cores.flash_boot import FlashBoot, wake_cycles_for
-    from hw.toolchain import to_verilog
     from sim.tb.runner import run_cocotb, work_folder
+    from sim.tb.verilog_cache import component_verilog
 
     with work_folder(build_dir, "snn_flash_") as build_dir:
         top = build_dir / f"{TOPLEVEL}.v"
-        dut = FlashBoot(plan, offset, wake_cycles_for(1e9 / CLOCK_NS), half_period)
-        top.write_text(to_verilog(dut, TOPLEVEL))
+        top.write_text(component_verilog(FlashBoot, plan, offset, wake_cycles_for(1e9 / CLOCK_NS), half_period,
+                                         name=TOPLEVEL))
         data, out = build_dir / "flash_cases.npz", build_dir / "flash_out.npz"
         out.unlink(missing_ok=True)
         arrays = {f"flash_{i}": np.frombuffer(bytes(b), dtype=np.uint8) for i, (_, b) in enumerate(cases)}
         np.savez(data, names=np.array([n for n, _ in cases]), **arrays)
         run_cocotb(verilog_sources=[top], toplevel=TOPLEVEL, test_module="sim.tb.flash_tb",
-                   build_dir=build_dir / "sim",
+                   ports_only=True, build_dir=build_dir / "sim",
                    extra_env={"SNN_FLASH_CASES": str(data.resolve()), "SNN_FLASH_OUT": str(out.resolve()),
                               "SNN_FLASH_OFFSET": str(offset), "SNN_FLASH_CLOCK_NS": str(CLOCK_NS)})
         runs = []
@@ -114,13 +114,13 @@ def run_flash_host(plan: Any, cases: Sequence[tuple[str, bytes, Sequence[tuple[b
     Each case is ``(name, flash bytes at offset, [(bytes to send, reply bytes to read), ...])``;
     returns, per case, the replies (``sim.tb.flash_host_tb``).
     """
-    from hw.toolchain import to_verilog
     from sim.tb.network import spram_model
     from sim.tb.runner import run_cocotb, work_folder
+    from sim.tb.verilog_cache import component_verilog
 
     with work_folder(build_dir, "snn_flash_host_") as build_dir:
         top = build_dir / f"{HOST_TOPLEVEL}.v"
-        top.write_text(to_verilog(_flash_host_top(plan, divisor, offset), HOST_TOPLEVEL))
+        top.write_text(component_verilog(_flash_host_top, plan, divisor, offset, name=HOST_TOPLEVEL))
         sources = [top] + ([spram_model(build_dir / "sb_spram256ka.v")] if plan.uses_spram else [])
         data, out = build_dir / "host_cases.npz", build_dir / "host_out.npz"
         out.unlink(missing_ok=True)
@@ -133,7 +133,7 @@ def run_flash_host(plan: Any, cases: Sequence[tuple[str, bytes, Sequence[tuple[b
                 arrays[f"reply_len_{i}_{j}"] = np.array(n_reply)
         np.savez(data, **arrays)
         run_cocotb(verilog_sources=sources, toplevel=HOST_TOPLEVEL, test_module="sim.tb.flash_host_tb",
-                   build_dir=build_dir / "sim",
+                   ports_only=True, build_dir=build_dir / "sim",
                    extra_env={"SNN_FLASH_CASES": str(data.resolve()), "SNN_FLASH_OUT": str(out.resolve()),
                               "SNN_FLASH_OFFSET": str(offset), "SNN_FLASH_CLOCK_NS": str(CLOCK_NS),
                               "SNN_UART_DIVISOR": str(divisor)})

@@ -14,16 +14,16 @@ import os
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge, First, RisingEdge
+from cocotb.triggers import ClockCycles, FallingEdge, First, RisingEdge, Timer
 
 from sim.tb.flash_tb import SPIFlashModel
 from sim.tb.uart_line import sample_frame, send_bytes
 
 
-async def _receive(dut, n: int, div: int, out: list) -> None:
+async def _receive(dut, n: int, div: int, period: float, out: list) -> None:
     for _ in range(n):
         await FallingEdge(dut.tx)
-        byte, _ = await sample_frame(dut, div)
+        byte, _ = await sample_frame(dut, div, period)
         out.append(byte)
         await ClockCycles(dut.clk, 1)
 
@@ -46,13 +46,13 @@ async def boot_then_talk(dut) -> None:
         model = cocotb.start_soon(flash.run())
         await FallingEdge(dut.clk)
         dut.rst.value = 0
-        await First(RisingEdge(dut.boot_done), RisingEdge(dut.boot_error), ClockCycles(dut.clk, max_cycles))
+        await First(RisingEdge(dut.boot_done), RisingEdge(dut.boot_error), Timer(max_cycles * period, "ns"))
         await ClockCycles(dut.clk, 4)
         for j in range(int(cases[f"n_talk_{i}"])):
             reply: list[int] = []
-            rx_task = cocotb.start_soon(_receive(dut, int(cases[f"reply_len_{i}_{j}"]), div, reply))
-            await send_bytes(dut, cases[f"send_{i}_{j}"].tobytes(), div)
-            await First(rx_task, ClockCycles(dut.clk, max_cycles))
+            rx_task = cocotb.start_soon(_receive(dut, int(cases[f"reply_len_{i}_{j}"]), div, period, reply))
+            await send_bytes(dut, cases[f"send_{i}_{j}"].tobytes(), div, period)
+            await First(rx_task, Timer(max_cycles * period, "ns"))
             if not rx_task.done():
                 rx_task.cancel()
             out[f"reply_{i}_{j}"] = np.array(reply, dtype=np.uint8)

@@ -15,7 +15,7 @@ import os
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, Event, FallingEdge, First, ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles, Event, FallingEdge, First, ReadOnly, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 
 FLASH_BYTES = 16 << 20
@@ -131,7 +131,7 @@ async def boot_cases(dut) -> None:
             finished.set()
 
         watchers = [cocotb.start_soon(watch(dut.boot_done)), cocotb.start_soon(watch(dut.boot_error))]
-        await First(finished.wait(), ClockCycles(dut.clk, max_cycles))
+        await First(finished.wait(), Timer(max_cycles * period, "ns"))  # not a callback per cycle
         await ClockCycles(dut.clk, 4)
         await ReadOnly()
         done, error = int(dut.boot_done.value), int(dut.boot_error.value)

@@ -1,4 +1,4 @@
-"""``sim.tb.host_stream``: stream sample frames through ``HostInterface``'s UART pins on Icarus (cocotb).
+"""``sim.tb.host_stream``: stream sample frames through ``HostInterface``'s UART pins in the RTL simulator (cocotb).
 
 ``run_stream(plan, phases, divisor=...)`` writes the host top's Verilog
 (``snn_host``), writes the plan's host-loaded weights straight through the boot
@@ -47,7 +47,7 @@ class StreamPhase:
 def run_stream(plan: Any, phases: Sequence[Sequence[bytes]], *, divisor: int = 8, banks: int = 2,
                window: int | None = None, boot: bool = True, weight_writes: bool = True,
                build_dir: str | Path | None = None) -> list[StreamPhase]:
-    """Play ``phases`` (lists of frames) through ``HostInterface(plan, divisor, banks)`` on Icarus.
+    """Play ``phases`` (lists of frames) through ``HostInterface(plan, divisor, banks)`` in the RTL simulator.
 
     Parameters:
         plan: the network plan.
@@ -61,13 +61,14 @@ def run_stream(plan: Any, phases: Sequence[Sequence[bytes]], *, divisor: int = 8
         build_dir: where Verilog, simulator build and logs go (a temporary folder if ``None``).
     """
     from hw.cores.host_io import HostInterface
-    from hw.toolchain import to_verilog
     from sim.tb.network import spram_model
     from sim.tb.runner import OPTIMIZE_CYCLES, run_cocotb, work_folder
+    from sim.tb.verilog_cache import component_verilog
 
     with work_folder(build_dir, "snn_stream_") as build_dir:
         top = build_dir / f"{TOPLEVEL}.v"
-        top.write_text(to_verilog(HostInterface(plan, divisor, banks, weight_writes=weight_writes), TOPLEVEL))
+        top.write_text(component_verilog(HostInterface, plan, divisor, banks, weight_writes=weight_writes,
+                                         name=TOPLEVEL))
         sources = [top] + ([spram_model(build_dir / "sb_spram256ka.v")] if plan.uses_spram else [])
         addrs, words = plan.load_words(only_needed=True) if boot else (np.zeros(0, np.int64),) * 2
         arrays: dict[str, Any] = {"div": divisor, "window": banks if window is None else window, "n_out": plan.n_output, "timesteps": plan.timesteps,
@@ -87,8 +88,8 @@ def run_stream(plan: Any, phases: Sequence[Sequence[bytes]], *, divisor: int = 8
         n_bytes = sum(len(f) for frames in phases for f in frames)
         clocks = n_frames * plan.cycles() + n_bytes * BITS_PER_BYTE * divisor  # worst-case inferences + line time
         run_cocotb(verilog_sources=sources, toplevel=TOPLEVEL, test_module="sim.tb.stream_tb",
-                   build_dir=build_dir / "sim", extra_env={"SNN_STREAM_DATA": str(data.resolve()),
-                                                          "SNN_STREAM_OUT": str(out.resolve())},
+                   ports_only=True, build_dir=build_dir / "sim",
+                   extra_env={"SNN_STREAM_DATA": str(data.resolve()), "SNN_STREAM_OUT": str(out.resolve())},
                    optimize=clocks >= OPTIMIZE_CYCLES)
         result = []
         with np.load(out) as res:

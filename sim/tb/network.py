@@ -3,8 +3,10 @@
 ``run_rtl(network, x)`` is what ``python -m sim.verify`` calls: it quantises the
 network with ``hw.quantize`` (the one source of raws), plans it exactly as
 ``hw.build`` does for the iCEBreaker (SPRAM banks included), writes the
-engine's Verilog, and runs every sample back to back in one Icarus
-simulation (``sim.tb.network_tb``): the testbench first loads the weights
+engine's Verilog (reused from :mod:`sim.tb.verilog_cache` when the plan was written
+before) inside the harness ``snn_core_tb`` (:func:`write_harness`), and runs every sample
+back to back in one simulation (``sim.tb.network_tb``; Verilator, or Icarus with
+``SIM=icarus``): the testbench first loads the weights
 through the load port (SPRAM has no power-up contents; with SPRAM in the plan every bank is host-loaded), then for each sample
 writes the input RAM, pulses ``start`` and reads the spike counts, class and
 cycle count.  The result must equal ``sim.golden.run_golden`` bit for bit.
@@ -17,7 +19,8 @@ With ``trace=True`` both also return every layer's spike train
 unit's ``spike_valid``/``spike_index`` (a neuron appended to the step's spike
 list) and ``step`` (the step that unit computes: the layers work on consecutive
 steps at once); in the Verilog they are ``layer<i>.spike_valid``,
-``layer<i>.spike_index`` and ``layer<i>.step`` (the hierarchy is kept).
+``layer<i>.spike_index`` and ``layer<i>.step`` (the hierarchy is kept), and the harness's
+HDL monitor writes them to a file on every clock edge (no Python per cycle).
 """
 
 from __future__ import annotations
@@ -29,9 +32,11 @@ from typing import Any
 import numpy as np
 
 __all__ = ["RTLResult", "run_rtl", "run_plan_rtl", "run_host_session", "simulate_core", "spike_trains",
-           "write_core_verilog", "ice40_cells_sim", "spram_model"]
+           "write_core_verilog", "write_harness", "read_trace", "ice40_cells_sim", "spram_model"]
 
 TOPLEVEL = "snn_core"
+HARNESS_TOP = "snn_core_tb"
+"""Top of the simulation: ``snn_core`` with its ports plus an HDL trace monitor (:func:`write_harness`)."""
 
 
 @dataclass
@@ -90,12 +95,45 @@ def write_core_verilog(plan: Any, path: Path) -> list[Path]:
     """Write the plan's core Verilog (``NetworkCore`` or, for an SC plan, ``SCNetworkCore``;
     top ``snn_core``); returns the sources the simulator needs."""
     from hw.cores.engine import core_for
-    from hw.toolchain import to_verilog
+    from sim.tb.verilog_cache import component_verilog
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(to_verilog(core_for(plan), TOPLEVEL))
+    path.write_text(component_verilog(core_for, plan, name=TOPLEVEL))
     return [path, spram_model(path.with_name("sb_spram256ka.v"))] if plan.uses_spram else [path]
+
+
+def write_harness(core_path: Path, n_layers: int, path: Path) -> Path:
+    """Write the harness (``sim.tb.harness.wrap``) of the core Verilog at ``core_path`` to ``path``.
+
+    Besides the core's ports it has ``trace_sample`` (the bench sets the sample number) and
+    a monitor: with ``+snn_trace=FILE`` on the simulator's command line, every clock edge
+    at which ``layer<i>.spike_valid`` is high writes a line ``sample layer step neuron`` to
+    FILE (flushed whenever ``done`` is high).  The trace signals are registered, so the
+    values an edge sees are the ones the bench saw between the edges before.
+    """
+    from sim.tb.harness import PUBLIC, wrap
+
+    lines = [f"  reg [31:0] trace_sample {PUBLIC} = 0;",
+             "  reg [8*1024-1:0] trace_path;",
+             "  integer trace_fd = 0;",
+             '  initial if ($value$plusargs("snn_trace=%s", trace_path)) trace_fd = $fopen(trace_path, "w");',
+             "  always @(posedge clk) if (trace_fd != 0) begin"]
+    for li in range(n_layers):
+        unit = f"core.layer{li}"
+        lines.append(f'    if ({unit}.spike_valid) $fwrite(trace_fd, "%0d {li} %0d %0d\\n", trace_sample, '
+                     f"{unit}.step, {unit}.spike_index);")
+    lines += ["    if (done) $fflush(trace_fd);", "  end"]
+    path = Path(path)
+    path.write_text("`timescale 1ns / 1ps\n" + wrap(Path(core_path).read_text(), TOPLEVEL, HARNESS_TOP,
+                                                   "\n".join(lines) + "\n"))
+    return path
+
+
+def read_trace(path: Path) -> np.ndarray:
+    """The ``(events, 4)`` int64 rows ``(sample, layer, step, neuron)`` of a harness trace file."""
+    text = Path(path).read_text()
+    return np.array(text.split(), dtype=np.int64).reshape(-1, 4)
 
 
 def _quantize_and_plan(network: Any, fmt: Any, board: str) -> tuple[Any, Any]:
@@ -108,7 +146,7 @@ def _quantize_and_plan(network: Any, fmt: Any, board: str) -> tuple[Any, Any]:
 
 def run_rtl(network: Any, x: Any, *, build_dir: str | Path | None = None, fmt: Any = None,
             board: str = "icebreaker", trace: bool = False) -> RTLResult:
-    """Run ``x`` through the engine RTL of ``network`` on Icarus (cocotb).
+    """Run ``x`` through the engine RTL of ``network`` in the RTL simulator (cocotb).
 
     Parameters:
         network: a ``hw.ir.Network`` (dense layers; direct, rate or latency encoding).
@@ -144,19 +182,23 @@ def run_plan_rtl(plan: Any, x_raw: np.ndarray, *, build_dir: str | Path | None =
     x_raw = np.asarray(x_raw, dtype=np.int64).reshape(-1, plan.n_input)
     with work_folder(build_dir, "snn_rtl_") as build_dir:
         sources = write_core_verilog(plan, build_dir / f"{TOPLEVEL}.v")
+        harness = write_harness(sources[0], len(plan.layers), build_dir / f"{HARNESS_TOP}.v")
         addrs, words = plan.load_words(only_needed=True)
-        data, out = build_dir / "samples.npz", build_dir / "results.npz"
+        data, out, events = build_dir / "samples.npz", build_dir / "results.npz", build_dir / "trace.txt"
         out.unlink(missing_ok=True)
+        events.unlink(missing_ok=True)
         np.savez(data, x=x_raw, ld_addr=addrs, ld_data=words, n_out=plan.n_output,
-                 width=plan.fmt.width, n_layers=len(plan.layers), trace=trace)
-        run_cocotb(verilog_sources=sources, toplevel=TOPLEVEL, test_module="sim.tb.network_tb",
+                 width=plan.fmt.width, trace=trace)
+        # only the harness pins are read: Verilator may optimise the core's insides
+        run_cocotb(verilog_sources=[harness, *sources], toplevel=HARNESS_TOP, test_module="sim.tb.network_tb",
                    build_dir=build_dir / "sim", extra_env={"SNN_TB_DATA": str(data.resolve()),
                                                           "SNN_TB_OUT": str(out.resolve())},
+                   public_all=False, plusargs=[f"+snn_trace={events.resolve()}"] if trace else None,
                    optimize=len(x_raw) * plan.cycles() >= OPTIMIZE_CYCLES)
         with np.load(out) as res:
             return RTLResult(res["counts"].astype(np.int64), res["pred"].astype(np.int64),
                              res["cycles"].astype(np.int64),
-                             spike_trains(plan, len(x_raw), res["events"]) if trace else None, x_raw)
+                             spike_trains(plan, len(x_raw), read_trace(events)) if trace else None, x_raw)
 
 
 def spike_trains(plan: Any, batch: int, events: np.ndarray) -> list[np.ndarray]:
@@ -259,7 +301,7 @@ HOST_TOPLEVEL = "snn_host"
 
 def run_host_session(plan: Any, session: Any, *, divisor: int = 8,
                      build_dir: str | Path | None = None, timeout: float = 600.0) -> Any:
-    """Simulate ``HostInterface(plan)`` on Icarus with its UART behind a pseudo-terminal.
+    """Simulate ``HostInterface(plan)`` in the RTL simulator with its UART behind a pseudo-terminal.
 
     ``session(port)`` runs in a thread while the simulation runs; ``port`` is the
     pty path to open with pyserial (e.g. ``sw.host.SNNDevice(port)``).  Returns what
@@ -269,15 +311,15 @@ def run_host_session(plan: Any, session: Any, *, divisor: int = 8,
     import time
 
     from hw.cores.host_io import HostInterface
-    from hw.toolchain import to_verilog
     from sim.tb.runner import run_cocotb, work_folder
+    from sim.tb.verilog_cache import component_verilog
 
     with work_folder(build_dir, "snn_host_") as build_dir:
         path_file, done_file = build_dir / "pty_path", build_dir / "pty_done"
         for f in (path_file, done_file):
             f.unlink(missing_ok=True)
         top = build_dir / f"{HOST_TOPLEVEL}.v"
-        top.write_text(to_verilog(HostInterface(plan, divisor), HOST_TOPLEVEL))
+        top.write_text(component_verilog(HostInterface, plan, divisor, name=HOST_TOPLEVEL))
         sources = [top] + ([spram_model(build_dir / "sb_spram256ka.v")] if plan.uses_spram else [])
         outcome: dict[str, Any] = {}
 
@@ -298,7 +340,7 @@ def run_host_session(plan: Any, session: Any, *, divisor: int = 8,
         thread.start()
         try:
             run_cocotb(verilog_sources=sources, toplevel=HOST_TOPLEVEL, test_module="sim.tb.uart_tb",
-                       build_dir=build_dir / "sim",
+                       ports_only=True, build_dir=build_dir / "sim",
                        extra_env={"SNN_UART_DIVISOR": str(divisor), "SNN_PTY_PATH_FILE": str(path_file),
                                   "SNN_PTY_DONE_FILE": str(done_file)})
         finally:

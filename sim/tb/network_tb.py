@@ -1,12 +1,13 @@
-"""cocotb testbench of the network core (``snn_core``), driven by ``sim.tb.network.run_plan_rtl``.
+"""cocotb testbench of the network core, driven by ``sim.tb.network.run_plan_rtl``.
+
+The top is the harness ``snn_core_tb`` (``sim.tb.network.write_harness``): the core's
+ports plus ``trace_sample``, which this bench sets to the running sample's number; the
+harness's HDL monitor writes the spike trace (``+snn_trace=FILE``) at simulator speed.
 
 Environment: ``SNN_TB_DATA`` (npz: ``x`` raw samples, ``ld_addr``/``ld_data``
-weight words for the load port, ``n_out``, ``width``, ``n_layers``, ``trace``) and
-``SNN_TB_OUT`` (npz written with ``counts``, ``pred``, ``cycles`` and, with ``trace``,
-``events``: rows ``(sample, layer, step, neuron)``, one per spike appended to a
-layer's spike list, read from the trace signals ``layer<i>.spike_valid`` /
-``layer<i>.spike_index`` / ``layer<i>.step`` once per cycle).  The comparison with the
-golden model is done by the caller; this bench only runs the hardware.
+weight words for the load port, ``n_out``, ``width``, ``trace``) and
+``SNN_TB_OUT`` (npz written with ``counts``, ``pred``, ``cycles``).  The comparison with
+the golden model is done by the caller; this bench only runs the hardware.
 """
 
 from __future__ import annotations
@@ -25,9 +26,6 @@ async def run_samples(dut) -> None:
     x, ld_addr, ld_data = data["x"], data["ld_addr"], data["ld_data"]
     n_out, mask = int(data["n_out"]), (1 << int(data["width"])) - 1
     trace = bool(data["trace"]) if "trace" in data else False
-    probes = [(getattr(dut, f"layer{li}").spike_valid, getattr(dut, f"layer{li}").spike_index,
-               getattr(dut, f"layer{li}").step) for li in range(int(data["n_layers"]))] if trace else []
-    events: list[tuple[int, int, int, int]] = []
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns", impl="gpi").start())
     for sig in (dut.x_we, dut.start, dut.ld_en, dut.x_waddr, dut.x_wdata, dut.cnt_raddr,
                 dut.ld_addr, dut.ld_data):
@@ -48,6 +46,8 @@ async def run_samples(dut) -> None:
     pred = np.zeros(len(x), dtype=np.int64)
     cycles = np.zeros(len(x), dtype=np.int64)
     for i, sample in enumerate(x.tolist()):
+        if trace:
+            dut.trace_sample.value = i
         dut.x_we.value = 1
         for j, v in enumerate(sample):
             dut.x_waddr.value = j
@@ -57,20 +57,12 @@ async def run_samples(dut) -> None:
         dut.start.value = 1
         await FallingEdge(dut.clk)
         dut.start.value = 0
-        if trace:  # registered trace signals, sampled between the edges
-            while not int(dut.done.value):
-                for li, (valid, index, step) in enumerate(probes):
-                    if int(valid.value):
-                        events.append((i, li, int(step.value), int(index.value)))
-                await FallingEdge(dut.clk)
-        else:
-            await RisingEdge(dut.done)
-            await FallingEdge(dut.clk)
+        await RisingEdge(dut.done)
+        await FallingEdge(dut.clk)
         for o in range(n_out):
             dut.cnt_raddr.value = o
             await FallingEdge(dut.clk)
             counts[i, o] = int(dut.cnt_rdata.value)
         pred[i] = int(dut.pred.value)
         cycles[i] = int(dut.cycles.value)
-    np.savez(os.environ["SNN_TB_OUT"], counts=counts, pred=pred, cycles=cycles,
-             events=np.array(events, dtype=np.int64).reshape(-1, 4))
+    np.savez(os.environ["SNN_TB_OUT"], counts=counts, pred=pred, cycles=cycles)

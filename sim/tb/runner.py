@@ -115,7 +115,9 @@ def run_cocotb(
     defines: dict[str, object] | None = None,
     simulator: str | None = None,
     public_all: bool = True,
+    ports_only: bool = False,
     optimize: bool = False,
+    plusargs: list[str] | None = None,
 ) -> None:
     """Compile ``verilog_sources`` with Icarus (or Verilator) and run the cocotb tests of ``test_module``.
 
@@ -132,9 +134,15 @@ def run_cocotb(
             cocotb's default).  ``False`` keeps only the signals the sources mark
             ``/*verilator public_flat_rw*/`` visible, so Verilator can optimise the rest away
             (a gate-level netlist compiles and runs many times faster).
+        ports_only: the tests touch only the top module's ports: Verilator then simulates a
+            harness (:func:`sim.tb.harness.wrap`, top ``<toplevel>_ports``) whose ports alone
+            are visible, as with ``public_all=False``; e.g. a HostInterface with the digits
+            network compiles ~4 s faster and runs ~2x faster.  Icarus runs the top as it is.
         optimize: Verilator only: compile the design's C++ with Verilator's ``-Os`` (slower to
             build, faster to run) instead of ``-O0``.  Pass ``True`` for long simulations (see
             :data:`OPTIMIZE_CYCLES`); a short one spends most of its time compiling.
+        plusargs: run-time ``+name=value`` arguments (``$value$plusargs`` in the sources);
+            they are not part of the build, so one build serves every value.
 
     Raises:
         RuntimeError: the simulator is not installed.
@@ -177,6 +185,9 @@ def run_cocotb(
     # The test module is imported by the simulator's embedded Python: make the
     # repository and build_dir (for generated test modules) importable there.
     sources = [Path(s).resolve() for s in verilog_sources]
+    if ports_only and simulator == "verilator":
+        sources, toplevel, public_all = [_ports_harness(sources, toplevel, build_dir), *sources], \
+            f"{toplevel}_ports", False
     cache = build_cache_root() if simulator == "verilator" else None
     with _simulation_env(env, [str(_REPO_ROOT), str(build_dir)]):
         def build(sources: list[Path], into: Path) -> None:
@@ -211,6 +222,7 @@ def run_cocotb(
                 test_dir=build_dir,
                 extra_env=env,
                 results_xml=str(results),
+                plusargs=list(plusargs or []),
                 timescale=timescale,
                 log_file=build_dir / "sim.log",
             )
@@ -228,6 +240,19 @@ def run_cocotb(
         raise AssertionError(
             f"cocotb on {toplevel}: {counts['passed']} passed, {counts['failed']} failed, "
             f"{counts['skipped']} skipped:\n  " + "\n  ".join(failed))
+
+
+def _ports_harness(sources: list[Path], toplevel: str, build_dir: Path) -> Path:
+    """Write the harness of ``toplevel`` (found in ``sources``) into ``build_dir``; its path."""
+    from sim.tb.harness import wrap
+
+    for src in sources:
+        text = src.read_text()
+        if f"module {toplevel}(" in text or f"module {toplevel} (" in text:
+            path = build_dir / f"{toplevel}_ports.v"
+            path.write_text("`timescale 1ns / 1ps\n" + wrap(text, toplevel, f"{toplevel}_ports"))
+            return path
+    raise ValueError(f"no source defines module {toplevel}")
 
 
 def default_simulator() -> str:

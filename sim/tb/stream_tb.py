@@ -25,7 +25,7 @@ from cocotb.triggers import ClockCycles, Event, FallingEdge, RisingEdge, SimTime
 from cocotb.utils import get_sim_time
 
 from hw.cores.link import INFO_REPLY_BYTES, WINDOW, reply_bytes
-from sim.tb.uart_line import sample_frame, send_bytes
+from sim.tb.uart_line import clock_cycles, sample_frame, send_bytes
 
 PERIOD_NS = 10
 
@@ -67,7 +67,7 @@ async def _monitor(dut, line: _Line, div: int) -> None:
     while True:
         await FallingEdge(dut.tx)
         start = _now(dut)
-        value, stop = await sample_frame(dut, div)
+        value, stop = await sample_frame(dut, div, PERIOD_NS)
         assert stop, f"framing error on tx at cycle {_now(dut)}"
         line.byte(value, start, start + 10 * div)
         await RisingEdge(dut.clk)
@@ -114,7 +114,7 @@ async def stream(dut) -> None:
                 await line.credit.wait()
                 await RisingEdge(dut.clk)
             sends.append(_now(dut))
-            await send_bytes(dut, data[offsets[k]:offsets[k + 1]], div)
+            await send_bytes(dut, data[offsets[k]:offsets[k + 1]], div, PERIOD_NS)
         while len(line.replies) - first < len(sizes):
             line.complete.clear()
             try:
@@ -128,6 +128,6 @@ async def stream(dut) -> None:
         out[f"p{i}_send"] = np.array(sends)
         out[f"p{i}_reply_start"] = np.array(line.starts[first:])
         out[f"p{i}_reply_end"] = np.array(line.ends[first:])
-        await ClockCycles(dut.clk, 2 * div)
+        await clock_cycles(dut.clk, 2 * div, PERIOD_NS)
         i += 1
     np.savez(os.environ["SNN_STREAM_OUT"], **out)

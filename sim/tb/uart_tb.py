@@ -20,15 +20,16 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
 
 from hw.cores.uart import frame_bits
-from sim.tb.uart_line import sample_frame
+from sim.tb.uart_line import clock_cycles, sample_frame
 
 POLL_CYCLES = 64
+PERIOD_NS = 10
 
 
 async def _tx_monitor(dut, master: int, div: int) -> None:
     while True:
         await FallingEdge(dut.tx)
-        byte, stop = await sample_frame(dut, div)
+        byte, stop = await sample_frame(dut, div, PERIOD_NS)
         if stop:  # good stop bit
             os.write(master, bytes([byte]))
         await ClockCycles(dut.clk, 1)
@@ -41,7 +42,7 @@ async def bridge(dut) -> None:
     max_cycles = int(os.environ.get("SNN_PTY_MAX_CYCLES", "50000000"))
     master, slave = os.openpty()
     tty.setraw(slave)
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns", impl="gpi").start())
+    cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns", impl="gpi").start())
     dut.rx.value = 1
     for name in ("boot_en", "boot_done", "boot_addr", "boot_data"):  # the boot port stays idle
         getattr(dut, name).value = 0
@@ -58,10 +59,10 @@ async def bridge(dut) -> None:
                 for byte in os.read(master, 4096):
                     for bit in frame_bits(byte):
                         dut.rx.value = bit
-                        await ClockCycles(dut.clk, div)
+                        await clock_cycles(dut.clk, div, PERIOD_NS)
                         cycles += div
             else:
-                await ClockCycles(dut.clk, POLL_CYCLES)
+                await clock_cycles(dut.clk, POLL_CYCLES, PERIOD_NS)
                 cycles += POLL_CYCLES
     finally:
         await ClockCycles(dut.clk, 12 * div)  # let a last reply leave

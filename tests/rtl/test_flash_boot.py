@@ -1,4 +1,4 @@
-"""FlashBoot on Icarus (cocotb) against a W25Q128-like SPI flash model: the weights it writes equal
+"""FlashBoot in the RTL simulator (cocotb) against a W25Q128-like SPI flash model: the weights it writes equal
 the default digits plan's load image; blank, stale and corrupted images never raise boot_done."""
 
 from dataclasses import replace

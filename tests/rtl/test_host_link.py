@@ -1,4 +1,4 @@
-"""Host link on Icarus (cocotb): the host driver (sw.host) over a pseudo-terminal, and sample
+"""Host link in the RTL simulator (cocotb): the host driver (sw.host) over a pseudo-terminal, and sample
 streams through the UART pins of ``hw.cores.host_io.HostInterface`` checked against the golden
 model and the throughput model of ``hw.cores.link``."""
 

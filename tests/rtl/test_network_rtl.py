@@ -1,9 +1,10 @@
-"""Engine RTL on Icarus (cocotb): the digits network and a network of every accepted kind equal sim.golden.
+"""Engine RTL (cocotb on Verilator, or Icarus with ``SIM=icarus``): the digits network and a
+network of every accepted kind equal sim.golden.
 
 Every case compares, per layer and per step, the spike trains the hardware appended
 to its spike lists (trace signals ``layer<i>.spike_valid``/``spike_index`` and
-``step``, ``run_plan_rtl(trace=True)``), the output counts, the classes and the
-cycle counter (``NetworkPlan.cycles``).
+``step``, recorded by the harness's HDL monitor, ``run_plan_rtl(trace=True)``), the output
+counts, the classes and the cycle counter (``NetworkPlan.cycles``).
 """
 
 import numpy as np
@@ -20,7 +21,7 @@ from sim.tb.network import run_plan_rtl, run_rtl
 
 pytestmark = pytest.mark.rtl
 
-N_IMAGES = 25          # the default rtl run (~20 k cycles per image on Icarus)
+N_IMAGES = 25          # the default rtl run (~7 k cycles per image)
 N_IMAGES_SLOW = 100
 
 

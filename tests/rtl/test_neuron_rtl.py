@@ -1,4 +1,4 @@
-"""RTL == golden step, bit for bit: every compiled cell's Verilog on Icarus via cocotb 2.
+"""RTL == golden step, bit for bit: every compiled cell's Verilog in the RTL simulator via cocotb 2.
 
 Each datapath gets >= 10 000 random vectors (typical values, the format's
 extremes and uniform raws, so every saturation path fires); the
@@ -15,8 +15,8 @@ import pytest
 from hw.compiler import compile_cell, compile_ode
 from hw.compiler.vectors import array_requests, datapath_vectors, save_vectors
 from hw.fixed import QFormat
-from hw.toolchain import to_verilog
 from sim.tb.runner import run_cocotb
+from sim.tb.verilog_cache import component_verilog
 from sw.training.equations import CELL_EQUATIONS
 
 pytestmark = pytest.mark.rtl
@@ -27,9 +27,9 @@ N_VECTORS = 10_000
 def _run_datapath(neuron, tmp_path: Path, seed: int) -> dict[str, np.ndarray]:
     vec = datapath_vectors(neuron, N_VECTORS, seed=seed)
     path = save_vectors(tmp_path / "vectors.npz", vec, mode="datapath", width=neuron.fmt.width)
-    (tmp_path / "neuron.v").write_text(to_verilog(neuron.datapath(), "neuron"))
+    (tmp_path / "neuron.v").write_text(component_verilog(type(neuron).datapath, neuron, name="neuron"))
     run_cocotb(verilog_sources=[tmp_path / "neuron.v"], toplevel="neuron", test_module="sim.tb.neuron_tb",
-               build_dir=tmp_path / "sim", extra_env={"NEURON_TB_VECTORS": str(path)})
+               ports_only=True, build_dir=tmp_path / "sim", extra_env={"NEURON_TB_VECTORS": str(path)})
     return vec
 
 
@@ -62,9 +62,10 @@ def test_neuron_array_bit_exact(kind: str, n_neurons: int, tmp_path: Path) -> No
     vec = array_requests(neuron, n_neurons, n_cycles=10_000, seed=n_neurons)
     assert vec["exp_spike"].sum() > 0
     path = save_vectors(tmp_path / "vectors.npz", vec, mode="array", width=neuron.fmt.width)
-    (tmp_path / "array.v").write_text(to_verilog(neuron.neuron_array(n_neurons), "neuron_array"))
+    (tmp_path / "array.v").write_text(component_verilog(type(neuron).neuron_array, neuron, n_neurons,
+                                                         name="neuron_array"))
     run_cocotb(verilog_sources=[tmp_path / "array.v"], toplevel="neuron_array", test_module="sim.tb.neuron_tb",
-               build_dir=tmp_path / "sim", extra_env={"NEURON_TB_VECTORS": str(path)})
+               ports_only=True, build_dir=tmp_path / "sim", extra_env={"NEURON_TB_VECTORS": str(path)})
 
 
 def test_testbench_reports_a_wrong_golden_value(tmp_path: Path) -> None:
@@ -73,10 +74,10 @@ def test_testbench_reports_a_wrong_golden_value(tmp_path: Path) -> None:
     vec = datapath_vectors(neuron, 200, seed=3)
     vec["out_v"][17] ^= 1
     path = save_vectors(tmp_path / "vectors.npz", vec, mode="datapath", width=neuron.fmt.width)
-    (tmp_path / "neuron.v").write_text(to_verilog(neuron.datapath(), "neuron"))
+    (tmp_path / "neuron.v").write_text(component_verilog(type(neuron).datapath, neuron, name="neuron"))
     with pytest.raises(AssertionError, match="vector 17: out_v RTL="):
         run_cocotb(verilog_sources=[tmp_path / "neuron.v"], toplevel="neuron", test_module="sim.tb.neuron_tb",
-                   build_dir=tmp_path / "sim", extra_env={"NEURON_TB_VECTORS": str(path)})
+                   ports_only=True, build_dir=tmp_path / "sim", extra_env={"NEURON_TB_VECTORS": str(path)})
 
 
 def test_cli_writes_a_testbench_that_passes(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""SC dot-product unit on Icarus (cocotb 2): counts == ``sim.sc`` bit for bit.
+"""SC dot-product unit in the RTL simulator (cocotb 2): counts == ``sim.sc`` bit for bit.
 
 Every configuration (LFSR / Sobol x AND / XNOR) runs 10 000 random vectors of
 random length 1..64 (the generators run free between vectors, with reseeds in
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from hw.cores.sc import sc_unit_for
-from hw.toolchain import to_verilog
 from sim.sc.bitstream import sc_dot_counts
 from sim.tb.runner import OPTIMIZE_CYCLES, run_cocotb
+from sim.tb.verilog_cache import component_verilog
 
 pytestmark = pytest.mark.rtl
 
@@ -52,7 +52,9 @@ def test_sc_dot_product_bit_exact(sng: str, mode: str, tmp_path: Path) -> None:
     vec = _vectors(unit, seed=["lfsr", "sobol"].index(sng) * 2 + ["unipolar", "bipolar"].index(mode))
     assert vec["expected"].min() < 20 and vec["expected"].max() > 200  # counts span the range
     np.savez(tmp_path / "vectors.npz", **vec)
-    (tmp_path / "sc_dot.v").write_text(to_verilog(unit, "sc_dot"))
+    (tmp_path / "sc_dot.v").write_text(component_verilog(sc_unit_for, LANES, width=WIDTH, sng=sng, mode=mode,
+                                                         base_seed=11, max_length=MAX_LENGTH, name="sc_dot"))
     run_cocotb(verilog_sources=[tmp_path / "sc_dot.v"], toplevel="sc_dot", test_module="sim.tb.sc_tb",
-               build_dir=tmp_path / "sim", extra_env={"SC_TB_VECTORS": str(tmp_path / "vectors.npz")},
+               ports_only=True, build_dir=tmp_path / "sim",
+               extra_env={"SC_TB_VECTORS": str(tmp_path / "vectors.npz")},
                optimize=int(vec["length"].sum()) >= OPTIMIZE_CYCLES)
