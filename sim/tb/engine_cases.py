@@ -168,11 +168,16 @@ def check_against_golden(plan: NetworkPlan, qnet: QuantizedNetwork, rtl: RTLResu
     np.testing.assert_array_equal(rtl.cycles, plan.activity_cycles(golden.layer_spikes, rtl.x_raw))
 
 
-def run_case(case: Case) -> tuple[RTLResult, GoldenResult]:
-    """The golden run (recorded) and the engine in Amaranth's simulator (traced)."""
+def run_case(case: Case, rtl: bool = False) -> tuple[RTLResult, GoldenResult]:
+    """The golden run (recorded) and the engine, traced: in Amaranth's simulator, or with
+    ``rtl`` its Verilog in the RTL simulator (``sim.tb.network.run_plan_rtl``: Verilator, or
+    Icarus with ``SIM=icarus``; the load port writes the banks that need it)."""
+    from sim.tb.network import run_plan_rtl
+
     golden = run_golden(case.qnet, case.x, record=True, progress=False)
-    rtl = simulate_core(case.plan, Q8_8.quantize(case.x), load=case.load, trace=True)
-    return rtl, golden
+    if rtl:
+        return run_plan_rtl(case.plan, Q8_8.quantize(case.x), trace=True), golden
+    return simulate_core(case.plan, Q8_8.quantize(case.x), load=case.load, trace=True), golden
 
 
 def check_sc_engine(plan: Any, x: np.ndarray, build_dir: Any = None, trace: bool = True

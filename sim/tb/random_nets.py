@@ -21,6 +21,9 @@ the inputs and plan options, the message) into :data:`FAILURES` and raises an
 ``AssertionError`` naming that folder.  Replay one with
 
     python -m sim.tb.random_nets build/random_failures/<id>
+
+``check(rn, rtl=True)`` runs the engine's Verilog on the RTL simulator instead (Verilator, or
+Icarus with ``SIM=icarus``; ``tests/rtl/test_random_networks_rtl.py``), and ``--rtl`` replays there.
 """
 
 from __future__ import annotations
@@ -240,26 +243,29 @@ def make_case(rn: RandomNet) -> Case:
     return Case(qnet, plan, np.asarray(rn.x, dtype=np.float64), load=rn.load)
 
 
-def run(rn: RandomNet) -> tuple[Case, RTLResult, GoldenResult]:
-    """The case, the traced engine run and the recorded golden run."""
+def run(rn: RandomNet, rtl: bool = False) -> tuple[Case, RTLResult, GoldenResult]:
+    """The case, the traced engine run (``rtl``: on the RTL simulator) and the recorded golden run."""
     case = make_case(rn)
-    rtl, golden = run_case(case)
-    return case, rtl, golden
+    result, golden = run_case(case, rtl=rtl)
+    return case, result, golden
 
 
-def check(rn: RandomNet, folder: str | Path | None = None) -> tuple[Case, RTLResult, GoldenResult]:
-    """Run ``rn`` and compare with golden; on any mismatch (or crash of the engine run) save the
-    case under ``folder`` (default :data:`FAILURES`) and raise ``AssertionError`` naming it."""
+def check(rn: RandomNet, folder: str | Path | None = None, rtl: bool = False
+          ) -> tuple[Case, RTLResult, GoldenResult]:
+    """Run ``rn`` (``rtl``: its Verilog on the RTL simulator, not Amaranth's) and compare with
+    golden; on any mismatch (or crash of the engine run) save the case under ``folder``
+    (default :data:`FAILURES`) and raise ``AssertionError`` naming it."""
     case = make_case(rn)
     try:
-        rtl, golden = run_case(case)
-        check_against_golden(case.plan, case.qnet, rtl, golden)
+        result, golden = run_case(case, rtl=rtl)
+        check_against_golden(case.plan, case.qnet, result, golden)
     except Exception as err:  # a mismatch, or the simulation itself failed
         path = save_failure(rn, FAILURES if folder is None else folder, err)
         raise AssertionError(f"engine != golden on {rn.describe()}: {type(err).__name__}: "
                              f"{str(err).splitlines()[0] if str(err) else ''}\n"
-                             f"  artifact: {path}  (replay: python -m sim.tb.random_nets {path})") from err
-    return case, rtl, golden
+                             f"  artifact: {path}  (replay: python -m sim.tb.random_nets "
+                             f"{'--rtl ' if rtl else ''}{path})") from err
+    return case, result, golden
 
 
 def _digest(rn: RandomNet) -> str:
@@ -302,16 +308,19 @@ def load_failure(path: str | Path) -> RandomNet:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m sim.tb.random_nets FOLDER...``: replay saved cases; 0 when all now pass."""
-    args = sys.argv[1:] if argv is None else argv
+    """``python -m sim.tb.random_nets [--rtl] FOLDER...``: replay saved cases (``--rtl``: on the
+    RTL simulator, not Amaranth's); 0 when all now pass."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    on_rtl = "--rtl" in args
+    args = [a for a in args if a != "--rtl"]
     if not args:
-        print("usage: python -m sim.tb.random_nets FOLDER...", file=sys.stderr)
+        print("usage: python -m sim.tb.random_nets [--rtl] FOLDER...", file=sys.stderr)
         return 2
     failed = 0
     for arg in args:
         rn = load_failure(arg)
         case = make_case(rn)
-        rtl, golden = run_case(case)
+        rtl, golden = run_case(case, rtl=on_rtl)
         try:
             check_against_golden(case.plan, case.qnet, rtl, golden)
             print(f"{arg}: {rn.describe()}: engine == golden")
