@@ -138,8 +138,8 @@ def test_failure_is_saved_and_replays(tmp_path: Path, monkeypatch: pytest.Monkey
     rn = _small_net()
     real = rn_mod.run_case
 
-    def broken(case):
-        rtl, golden = real(case)
+    def broken(case, **options):
+        rtl, golden = real(case, **options)
         train = rtl.layer_spikes[0]
         train[0, 0, 0] ^= 1          # the hardware 'spiked' differently in layer 0, step 0
         return rtl, golden
@@ -163,7 +163,7 @@ def test_failure_is_saved_and_replays(tmp_path: Path, monkeypatch: pytest.Monkey
     assert save_failure(rn, tmp_path, "again") == folder   # same case, same folder
 
 
-def _golden_as_engine(case):
+def _golden_as_engine(case, **_):
     """A stand-in engine: golden's own trains, counts, classes and the plan's cycles."""
     from sim.golden import run_golden
     from sim.tb.network import RTLResult
@@ -178,7 +178,7 @@ def _golden_as_engine(case):
 def test_a_planted_bug_shrinks_to_a_minimal_artifact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An 'engine' that is wrong only for alif layers of >= 3 neurons from step 2 on: the property
     fails, shrinks to the smallest such network, and only that case is left on disk."""
-    def buggy(case):
+    def buggy(case, **_):
         rtl, golden = _golden_as_engine(case)
         for li, q in enumerate(case.qnet.layers):
             if q.layer.neuron.kind == "alif" and q.n_out >= 3 and case.plan.timesteps >= 3:
