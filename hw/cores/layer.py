@@ -190,8 +190,12 @@ class LayerUnit(wiring.Component):
         if analog:
             m.submodules.current = cur_mem = Memory(shape=NC * w, depth=n_out, init=[])
             cur_rd, cur_wr = cur_mem.read_port(), cur_mem.write_port()
-            # indices of the nonzero inputs of the sample (PREP's scan)
-            m.submodules.nonzero = nz_mem = Memory(shape=_bits(n_in + 1), depth=max(2, n_in), init=[])
+            # indices of the nonzero inputs of the sample (PREP's scan), as columns + 1.  Initially
+            # column 0: an empty PREP (every input 0) reads entry 0, and before any scan wrote it
+            # a 0 there made the input address -1, outside the input RAM (x in Verilog; found by
+            # the random networks on the RTL simulator)
+            nz_depth = max(2, n_in)
+            m.submodules.nonzero = nz_mem = Memory(shape=_bits(n_in + 1), depth=nz_depth, init=[1] * nz_depth)
             nz_rd, nz_wr = nz_mem.read_port(), nz_mem.write_port()
         if lp.count:
             m.submodules.counts = cnt_mem = Memory(shape=self.plan.count_bits, depth=n_out, init=[])

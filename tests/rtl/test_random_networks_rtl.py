@@ -11,11 +11,13 @@ minimal network and leaves its artifact (replay: ``python -m sim.tb.random_nets 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, given, reject, settings
 
 from hw.compiler.errors import CompileError
-from sim.tb.random_nets import RandomNet, check, random_nets
+from sim.tb.random_nets import RandomNet, check, load_failure, random_nets
 
 pytestmark = pytest.mark.rtl
 
@@ -41,3 +43,17 @@ def test_random_networks_equal_golden_on_the_rtl_simulator(tmp_path):
     assert len(seen) >= N_NETWORKS // 2, f"only {len(seen)} networks ran"
     assert len(kinds) >= 5, f"the sample covered only {sorted(kinds)}"
     assert {rn.network.encoding for rn in seen} >= {"direct"}
+
+
+_FOUND = Path(__file__).resolve().parent / "data" / "random_net_a69db6c52dca"
+
+
+def test_found_random_network_equals_golden_on_the_rtl_simulator(tmp_path):
+    """The first bug these tests found (2026-12-06), shrunk to its minimal network: a direct-encoded
+    conv Lapicque first layer on 3 inputs, all 0 in the one sample.  The empty PREP read entry 0 of
+    the nonzero-input list, still 0 before any scan wrote it, so the input address was -1, outside
+    the input RAM: Amaranth's simulator read 0 and matched golden, Icarus read x and Verilator a
+    value that made the layer miss both its spikes.  ``hw.cores.layer`` now starts the list at
+    column 0."""
+    rn = load_failure(_FOUND)
+    check(rn, folder=tmp_path / "failures", rtl=True)
