@@ -30,7 +30,7 @@ numpy model raises, which is what "trap in simulation" means here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 
@@ -60,14 +60,16 @@ class QFormat:
     frac_bits: int = 8
     overflow: Overflow = "saturate"
     rounding: Rounding = "nearest"
+    MAX_WIDTH: ClassVar[int] = 32
+    """The widest format (sign, integer and fraction bits) the numpy and HDL rules support."""
 
     def __post_init__(self) -> None:
         if not (isinstance(self.int_bits, int) and self.int_bits >= 1):
             raise ValueError(f"int_bits must be an int >= 1 (it includes the sign), got {self.int_bits!r}")
         if not (isinstance(self.frac_bits, int) and self.frac_bits >= 0):
             raise ValueError(f"frac_bits must be an int >= 0, got {self.frac_bits!r}")
-        if self.width > 32:
-            raise ValueError(f"width {self.width} > 32 bits is not supported")
+        if self.width > self.MAX_WIDTH:
+            raise ValueError(f"width {self.width} > {self.MAX_WIDTH} bits is not supported")
         if self.overflow not in OVERFLOW_MODES:
             raise ValueError(f"overflow must be one of {OVERFLOW_MODES}, got {self.overflow!r}")
         if self.rounding not in ROUNDING_MODES:

@@ -125,12 +125,15 @@ class _Builder:
                                   f"[{fmt.min_value:g}, {fmt.max_value:g}]; use more integer bits")
         raw = int(QFormat(fmt.int_bits, fmt.frac_bits, "saturate", fmt.rounding).quantize(f.value))
         if raw == 0 and f.value != 0.0:
+            widest = QFormat.MAX_WIDTH - fmt.int_bits   # the most fraction bits a format can have
             need = fmt.frac_bits + 1
-            while int(QFormat(fmt.int_bits, need, "saturate", fmt.rounding).quantize(f.value)) == 0:
+            while need <= widest and int(QFormat(fmt.int_bits, need, "saturate",
+                                                 fmt.rounding).quantize(f.value)) == 0:
                 need += 1
+            hint = (f"use at least {need} fraction bits (e.g. Q{fmt.int_bits}.{need})" if need <= widest
+                    else f"not even Q{fmt.int_bits}.{widest} ({QFormat.MAX_WIDTH} bits) holds it")
             raise self.err(where, f"constant `{f.src}` = {f.value:g} underflows {fmt} (its LSB is "
-                                  f"{fmt.resolution:g}) and would become 0; use at least {need} "
-                                  f"fraction bits (e.g. Q{fmt.int_bits}.{need})")
+                                  f"{fmt.resolution:g}) and would become 0; {hint}")
         rel = abs(raw * fmt.resolution - f.value) / abs(f.value) if f.value else 0.0
         if rel > _PRECISION_WARN:
             warnings.warn(f"constant `{f.src}` = {f.value:g} becomes {raw * fmt.resolution:g} in {fmt} "

@@ -327,6 +327,15 @@ def test_datapath_equals_step_in_amaranth_sim(kind: str) -> None:
         assert got[k] == vec[k].tolist(), k
 
 
+def test_a_constant_no_format_holds_is_a_compile_error() -> None:
+    """A constant below the LSB of the widest (32-bit) format: a CompileError, not a ValueError
+    from building a 33-bit format (found by the fuzz test below)."""
+    with pytest.raises(CompileError, match=r"underflows Q8.8 .*not even Q8.24 \(32 bits\) holds it"):
+        compile_equations("v = 0.0001 * 0.0001 * v\nspike = v > 1", states=("v",), params={})
+    with pytest.raises(CompileError, match=r"use at least 13 fraction bits \(e.g. Q8.13\)"):
+        compile_equations("v = 0.0001 * v\nspike = v > 1", states=("v",), params={})
+
+
 # -- fuzz: any text either compiles (and steps) or raises CompileError ---------------------------
 _TOKENS = ["v", "w", "I", "beta", "spike", "tmp", "0.5", "1", "300", "0.0001", "+", "-", "*", "/", ">>", "<<",
            ">", "<=", "==", "(", ")", ",", "exp(", "min(", "max(", "clip(", "tanh(", "**", "and", "=", "\n", "#"]
