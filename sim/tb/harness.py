@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["PUBLIC", "Port", "module_ports", "wrap"]
+__all__ = ["PUBLIC", "Port", "defines_module", "module_ports", "wrap"]
 
 PUBLIC = "/*verilator public_flat_rw*/"
 """Verilator comment that keeps a signal visible to cocotb when ``--public-flat-rw`` is off."""
@@ -42,6 +42,16 @@ class Port:
         return f"{self.direction} {'signed ' if self.signed else ''}{vector}{self.name} {PUBLIC}"
 
 
+def _header(verilog: str, module: str) -> re.Match[str] | None:
+    """The ``module NAME(ports);`` header of ``module`` in ``verilog``, if it is there."""
+    return re.search(rf"^module {re.escape(module)}\s*\(([^)]*)\);", verilog, re.M)
+
+
+def defines_module(verilog: str, module: str) -> bool:
+    """Whether ``verilog`` holds the header of ``module`` (as :func:`module_ports` reads it)."""
+    return _header(verilog, module) is not None
+
+
 def module_ports(verilog: str, module: str) -> list[Port]:
     """The ports of ``module`` in ``verilog`` (yosys ``write_verilog`` style: one
     ``input [msb:lsb] name;`` declaration per port), in the order of its header.
@@ -49,7 +59,7 @@ def module_ports(verilog: str, module: str) -> list[Port]:
     Raises:
         ValueError: the module is missing, or a port in its header has no declaration.
     """
-    head = re.search(rf"^module {re.escape(module)}\s*\(([^)]*)\);", verilog, re.M)
+    head = _header(verilog, module)
     if head is None:
         raise ValueError(f"module {module} not found in the Verilog")
     end = verilog.find("endmodule", head.end())

@@ -46,6 +46,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+# the harness pins stay visible to cocotb when Verilator hides the rest (run_cocotb(public_all=False))
+from sim.tb.harness import PUBLIC
+
 __all__ = ["NETLIST_TOP", "HARNESS_TOP", "SimNetlist", "write_sim_netlist", "cell_models",
            "spram_instances", "spram_images", "run_netlist", "run_netlist_raw", "rebuild_plan"]
 
@@ -54,8 +57,6 @@ NETLIST_TOP = "snn_top"
 HARNESS_TOP = "snn_netlist_tb"
 """Top module of the generated harness around the netlist."""
 
-# the harness pins stay visible to cocotb when Verilator hides the rest (run_cocotb(public_all=False))
-_PUBLIC = "/*verilator public_flat_rw*/"
 _LAYOUT_KEYS = ("layer", "n_in", "n_out", "lanes", "weight_words", "spram_banks")
 _PLL_INPUT = {"SB_PLL40_PAD": "PACKAGEPIN", "SB_PLL40_CORE": "REFERENCECLK"}
 _LOGIC_CELL = re.compile(r"^(SB_LUT4|SB_CARRY|SB_DFF\w*)$")
@@ -195,8 +196,8 @@ def _clock_port(netlist: dict[str, Any]) -> str:
 def _harness(path: Path, ports: dict[str, Any], clock: str, rx: str, tx: str,
              spram_files: dict[str, Path]) -> Path:
     lines = ["`timescale 1ns / 1ps", "// sim.tb.netlist harness: pins of the netlist as plain wires",
-             f"module {HARNESS_TOP}(input clk {_PUBLIC}, input rx {_PUBLIC}, output tx {_PUBLIC}, "
-             f"input dump {_PUBLIC});"]
+             f"module {HARNESS_TOP}(input clk {PUBLIC}, input rx {PUBLIC}, output tx {PUBLIC}, "
+             f"input dump {PUBLIC});"]
     conns = []
     for name, port in ports.items():
         width = len(port["bits"])

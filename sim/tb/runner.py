@@ -186,7 +186,7 @@ def run_cocotb(
     # repository and build_dir (for generated test modules) importable there.
     sources = [Path(s).resolve() for s in verilog_sources]
     if ports_only and simulator == "verilator":
-        sources, toplevel, public_all = [_ports_harness(sources, toplevel, build_dir), *sources], \
+        sources, toplevel, public_all = [_ports_harness(sources, toplevel, build_dir, timescale), *sources], \
             f"{toplevel}_ports", False
     cache = build_cache_root() if simulator == "verilator" else None
     with _simulation_env(env, [str(_REPO_ROOT), str(build_dir)]):
@@ -242,15 +242,16 @@ def run_cocotb(
             f"{counts['skipped']} skipped:\n  " + "\n  ".join(failed))
 
 
-def _ports_harness(sources: list[Path], toplevel: str, build_dir: Path) -> Path:
+def _ports_harness(sources: list[Path], toplevel: str, build_dir: Path, timescale: tuple[str, str]) -> Path:
     """Write the harness of ``toplevel`` (found in ``sources``) into ``build_dir``; its path."""
-    from sim.tb.harness import wrap
+    from sim.tb.harness import defines_module, wrap
 
     for src in sources:
         text = src.read_text()
-        if f"module {toplevel}(" in text or f"module {toplevel} (" in text:
+        if defines_module(text, toplevel):
             path = build_dir / f"{toplevel}_ports.v"
-            path.write_text("`timescale 1ns / 1ps\n" + wrap(text, toplevel, f"{toplevel}_ports"))
+            path.write_text(f"`timescale {timescale[0]} / {timescale[1]}\n"
+                            + wrap(text, toplevel, f"{toplevel}_ports"))
             return path
     raise ValueError(f"no source defines module {toplevel}")
 

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from sim.tb import verilog_cache
-from sim.tb.harness import PUBLIC, Port, module_ports, wrap
+from sim.tb.harness import PUBLIC, Port, defines_module, module_ports, wrap
 
 _CORE = """module core(clk, x, y, ok);
   input clk;
@@ -32,6 +32,7 @@ def test_module_ports_reads_direction_width_and_sign_in_header_order():
     assert module_ports(_CORE, "core") == [Port("clk", "input", 1), Port("x", "input", 16, True),
                                            Port("y", "output", 4), Port("ok", "output", 1)]
     assert module_ports(_CORE, "other") == [Port("a", "input", 8)]
+    assert defines_module(_CORE, "other") and not defines_module(_CORE, "oth")
 
 
 def test_module_ports_refuses_a_missing_module_or_declaration():
